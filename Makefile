@@ -1,0 +1,60 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKER_CONCURRENCY ?= 2
+export CREDITRISK_DATA_DIR ?= $(abspath ../shared/data/pakdd2010)
+
+.PHONY: run test install migrate train model eda check-data services clean bench-api
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+check-data:
+	@test -e "$(CREDITRISK_DATA_DIR)" || [[ "$(CREDITRISK_DATA_DIR)" == s3://* ]] || { \
+	  echo "The PAKDD 2010 data is not at $(CREDITRISK_DATA_DIR)."; \
+	  echo "Set CREDITRISK_DATA_DIR to the folder (or s3://bucket/prefix) holding PAKDD2010_Modeling_Data.txt."; \
+	  exit 1; }
+
+# Trains only when no model version is active, so a second `make run` starts at once.
+model: migrate check-data
+	$(PY) manage.py train --if-none-active
+
+run: model
+	$(PY) manage.py ensure_demo_user
+	@echo "Starting the web server on http://$(HOST):$(PORT)/ and a Celery worker; Ctrl-C stops both."
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A creditrisk worker -Q scoring,batch --concurrency $(WORKER_CONCURRENCY) --loglevel INFO & \
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+services:
+	bash scripts/ensure-services
+
+test: install services
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+# Full training on the shared data; rewrites docs/model_card.md and its figures.
+train: migrate check-data
+	$(PY) manage.py train --activate --model-card docs/model_card.md
+
+eda: install check-data
+	$(PY) notebooks/render.py --data-dir "$(CREDITRISK_DATA_DIR)" --output docs/eda.html
+
+clean:
+	rm -rf var .pytest_cache
+
+# Benchmarks: commands, not tests. Figures go to docs/performance.md.
+bench-api: install services check-data
+	$(PY) scripts/bench_api.py --requests $${REQUESTS:-2000} --concurrency $${CONCURRENCY:-8}

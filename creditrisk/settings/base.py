@@ -1,0 +1,197 @@
+"""Settings shared by every environment; each value can come from the environment.
+
+``local`` (``make run``), ``test`` and ``production`` build on this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from creditrisk import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env.string("CREDITRISK_VAR_DIR", BASE_DIR / "var"))
+
+DEBUG = env.boolean("DEBUG", False)
+# Required whenever DEBUG is off: there is no default production secret.
+SECRET_KEY = env.string("SECRET_KEY") if not DEBUG else env.string("SECRET_KEY", "insecure-development-key")
+ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "scoring",
+    "simulations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "creditrisk.urls"
+LOGIN_URL = "login"
+WSGI_APPLICATION = "creditrisk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# A bare machine works with a SQLite file under var/; PostgreSQL in CI and production.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.string("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.string("STATIC_ROOT", VAR_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Throttle counters must be shared by every web process: Redis in production, memory on a laptop.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.string("CACHE_URL")}
+    if env.string("CACHE_URL", "")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.string("API_THROTTLE_USER", "12000/minute")},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Credit-risk scoring API",
+    "DESCRIPTION": "Probability of default, credit points, decision and reasons for credit card applicants.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from this app: the docs work without internet access
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "scoring.openapi.close_applicant_input"],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+}
+
+# -- Celery ------------------------------------------------------------------------------------
+# Default: kombu's filesystem transport, so a bare machine needs no broker server; the worker is
+# still a separate process. Production and CI set CELERY_BROKER_URL=redis://...
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),  # exchange bindings; default is ./control
+        "store_processed": False,
+        "polling_interval": 0.05,  # the transport polls the folder; the default 1 s would slow every answer
+    }
+else:
+    # Redis re-delivers an unacknowledged task after this many seconds; longer than any task.
+    # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # results live in PostgreSQL rows, not in a result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "scoring"
+# Single scores and bulk work on separate queues, so a bulk job never starves a lender waiting on one.
+CELERY_TASK_ROUTES = {"scoring.tasks.score_request_process_task": {"queue": "scoring"}}
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 1740)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# -- The product -------------------------------------------------------------------------------
+# Where the PAKDD files are: a local folder or s3://bucket/prefix (credentials from AWS_* variables).
+CREDITRISK_DATA_URI = env.string(
+    "CREDITRISK_DATA_URI", env.string("CREDITRISK_DATA_DIR", BASE_DIR.parent / "shared" / "data" / "pakdd2010")
+)
+CREDITRISK_TRAINING_FILE = env.string("CREDITRISK_TRAINING_FILE", "PAKDD2010_Modeling_Data.txt")
+CREDITRISK_MODEL_DIR = Path(env.string("CREDITRISK_MODEL_DIR", VAR_DIR / "models"))
+# Attributes a lender may not decide on; the model never sees them.
+CREDITRISK_EXCLUDED_FEATURES = env.string_list("CREDITRISK_EXCLUDED_FEATURES", ["SEX", "MARITAL_STATUS"])
+# Share of the labelled rows held out at training time for the lending simulation.
+CREDITRISK_HOLDOUT_FRACTION = env.decimal("CREDITRISK_HOLDOUT_FRACTION", 0.2)
+CREDITRISK_RANDOM_STATE = env.integer("CREDITRISK_RANDOM_STATE", 42)
+# Credit points: 600 at 50:1 good:bad odds, 20 points to double the odds, clipped to 300-850.
+CREDITRISK_SCORE_BASE_POINTS = env.decimal("CREDITRISK_SCORE_BASE_POINTS", 600)
+CREDITRISK_SCORE_BASE_ODDS = env.decimal("CREDITRISK_SCORE_BASE_ODDS", 50)
+CREDITRISK_SCORE_PDO = env.decimal("CREDITRISK_SCORE_PDO", 20)
+CREDITRISK_SCORE_MIN = env.decimal("CREDITRISK_SCORE_MIN", 300)
+CREDITRISK_SCORE_MAX = env.decimal("CREDITRISK_SCORE_MAX", 850)
+# Decline when the probability of default reaches this. 0.25 is the break-even of the default
+# economics (25% margin on a good client, 75% loss on a bad one) until a simulation sets a policy.
+CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
+
+# How long POST /api/v1/score-requests/ waits for the worker before answering 202 with the id.
+CREDITRISK_SCORE_WAIT_SECONDS = env.decimal("CREDITRISK_SCORE_WAIT_SECONDS", 5.0)
+CREDITRISK_HEARTBEAT_SECONDS = env.integer("CREDITRISK_HEARTBEAT_SECONDS", 10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["stdout"], "level": env.string("LOG_LEVEL", "INFO")},
+}

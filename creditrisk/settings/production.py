@@ -1,0 +1,3 @@
+"""Production: DEBUG off, SECRET_KEY required, hosts from ALLOWED_HOSTS."""
+
+from creditrisk.settings.base import *  # noqa: F403

@@ -1,0 +1,38 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from creditrisk import env
+
+
+def test_booleans_accept_only_true_or_false(monkeypatch):
+    monkeypatch.setenv("FLAG", "TRUE")
+    assert env.boolean("FLAG", False) is True
+    monkeypatch.setenv("FLAG", "yes")
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be true or false, not 'yes'"):
+        env.boolean("FLAG", False)
+
+
+def test_numbers_refuse_junk_and_default_when_unset(monkeypatch):
+    monkeypatch.delenv("COUNT", raising=False)
+    assert env.integer("COUNT", 3) == 3
+    monkeypatch.setenv("COUNT", "12")
+    assert env.integer("COUNT", 3) == 12
+    monkeypatch.setenv("COUNT", "12.5")
+    with pytest.raises(ImproperlyConfigured, match="COUNT must be a whole number"):
+        env.integer("COUNT", 3)
+    monkeypatch.setenv("RATE", "0.25")
+    assert env.decimal("RATE", 0.5) == 0.25
+
+
+def test_secret_file_wins_over_the_variable(monkeypatch, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-file\n")
+    monkeypatch.setenv("TOKEN", "from-env")
+    monkeypatch.setenv("TOKEN_FILE", str(secret))
+    assert env.string("TOKEN") == "from-file"
+
+
+def test_a_required_variable_says_its_name(monkeypatch):
+    monkeypatch.delenv("NEEDED", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="NEEDED is required"):
+        env.string("NEEDED")

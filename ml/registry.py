@@ -1,0 +1,53 @@
+"""Model artifacts on disk: saved with their sha256, loaded only when the checksum matches.
+
+An artifact is a pickle, and unpickling runs code, so a file whose digest differs from the one
+recorded at training time is refused before it is opened by joblib.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """The artifact on disk is missing or is not the one that was registered."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_artifact(model: Any, folder: Path, version: str, metadata: dict[str, Any]) -> tuple[Path, str]:
+    """Write ``model`` and a JSON sidecar of its metadata; returns the artifact path and digest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{version}.joblib"
+    joblib.dump(model, path, compress=3)
+    digest = sha256_file(path)
+    sidecar = {**metadata, "version": version, "artifact": path.name, "artifact_sha256": digest}
+    (folder / f"{version}.json").write_text(json.dumps(sidecar, indent=2, default=str))
+    return path, digest
+
+
+def load_artifact(path: Path, expected_sha256: str) -> Any:
+    if not path.is_file():
+        raise ArtifactIntegrityError(f"model artifact {path} is missing")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"model artifact {path} has sha256 {actual}, but {expected_sha256} was registered; "
+            "refusing to load it (it was altered or replaced)"
+        )
+    return joblib.load(path)

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from ml.scorecard import APPROVE, DECLINE, PointsScale, decisions
+
+
+def test_base_odds_give_base_points_and_pdo_doubles_odds():
+    scale = PointsScale()
+    assert scale.points(1 / 51) == pytest.approx(600)  # 50:1 good:bad
+    assert scale.points(1 / 101) == pytest.approx(620)  # 100:1 is 20 points more
+
+
+def test_probability_to_points_and_back_round_trips():
+    scale = PointsScale()
+    p = np.linspace(0.001, 0.95, 500)
+    inside = (scale.points(p, clip=False) >= 300) & (scale.points(p, clip=False) <= 850)
+    assert inside.sum() > 400
+    np.testing.assert_allclose(scale.probability_bad(scale.points(p[inside])), p[inside], rtol=1e-10)
+
+
+def test_higher_risk_gives_fewer_points_and_points_are_clipped():
+    scale = PointsScale()
+    points = scale.points([1e-9, 0.01, 0.2, 0.6, 1 - 1e-9])
+    assert list(points) == sorted(points, reverse=True)
+    assert points[0] == 850 and points[-1] == 300
+
+
+def test_decision_declines_at_or_above_threshold():
+    assert list(decisions([0.1, 0.25, 0.4], 0.25)) == [APPROVE, DECLINE, DECLINE]

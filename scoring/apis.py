@@ -1,0 +1,199 @@
+"""REST API: one view per operation; each parses, calls a service or selector, serialises."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scoring.models import ModelVersion, ScoreRequest
+from scoring.selectors import model_version_list, score_request_list, score_request_wait_final
+from scoring.serializers import ApplicantInputSerializer
+from scoring.services.files import NoActiveModelError
+from scoring.services.score_requests import score_request_create, score_request_replay
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+_INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
+_COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+           429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
+_NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
+_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such request visible to this user")}
+
+
+class ReasonSerializer(serializers.Serializer):
+    column = serializers.CharField()
+    text = serializers.CharField()
+    value = serializers.JSONField(allow_null=True)
+    reference = serializers.JSONField(allow_null=True)
+    impact = serializers.FloatField()
+
+
+class ScoreRequestOutputSerializer(serializers.ModelSerializer):
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
+    reasons = ReasonSerializer(many=True)
+    external_id = serializers.IntegerField(source="applicant.external_id", allow_null=True)
+
+    class Meta:
+        model = ScoreRequest
+        fields = ["id", "external_id", "status", "channel", "probability_bad", "score", "decision", "reasons",
+                  "model_version", "threshold", "error", "created_at", "finished_at"]  # fmt: skip
+
+
+# Model version names are short slugs ("v3"); anything else cannot name one.
+VERSION_PATTERN = r"^[A-Za-z0-9._-]+$"
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise ValidationError({name: ["Must be true or false."]})
+    return value.lower() == "true"
+
+
+class ScoreRequestPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ScoreRequestOutputSerializer(many=True)
+
+
+class ScoreRequestCreateApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=ApplicantInputSerializer,
+        parameters=[OpenApiParameter("async", bool, description="Answer 202 at once with the id to poll")],
+        responses={201: ScoreRequestOutputSerializer, 202: ScoreRequestOutputSerializer, 400: _INVALID, **_COMMON},
+        summary="Score one applicant",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ApplicantInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = score_request_create(inputs=serializer.validated_data, requested_by=request.user,
+                                       channel=ScoreRequest.Channel.API)  # fmt: skip
+        asynchronous = _flag(request, "async")
+        final = (
+            None
+            if asynchronous
+            else score_request_wait_final(score_request_id=created.pk, timeout=settings.CREDITRISK_SCORE_WAIT_SECONDS)
+        )
+        if final is None:
+            return Response(ScoreRequestOutputSerializer(created).data, status=status.HTTP_202_ACCEPTED)
+        return Response(ScoreRequestOutputSerializer(final).data, status=status.HTTP_201_CREATED)
+
+
+class ScoreRequestPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ScoreRequestListApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["approve", "decline"], required=False)
+        model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False)
+        status = serializers.ChoiceField(choices=ScoreRequest.Status.choices, required=False)
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+    @extend_schema(parameters=[FilterSerializer], summary="List score requests",
+                   responses={200: ScoreRequestPageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON})  # fmt: skip
+    def get(self, request: Request) -> Response:
+        # A plain dict: DRF would quietly skip an empty value of a QueryDict ("?status=").
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
+        queryset = score_request_list(user=request.user, **params)
+        paginator = ScoreRequestPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(ScoreRequestOutputSerializer(page, many=True).data)
+
+
+def _visible_request(request: Request, request_id: str) -> ScoreRequest:
+    """The request if this user may see it; anything else, a malformed id included, is a JSON 404."""
+    try:
+        key = uuid.UUID(request_id)
+    except ValueError:
+        raise NotFound("No score request has this id.") from None
+    return get_object_or_404(score_request_list(user=request.user), pk=key)
+
+
+class ScoreRequestDetailApi(APIView):
+    @extend_schema(responses={200: ScoreRequestOutputSerializer, **_NOT_FOUND, **_COMMON}, summary="One score request")
+    def get(self, request: Request, request_id: Any) -> Response:
+        return Response(ScoreRequestOutputSerializer(_visible_request(request, request_id)).data)
+
+
+class ScoreRequestReplayApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
+                                               help_text="Default: the active version")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: inline_serializer("Replay", {
+            "original": ScoreRequestOutputSerializer(),
+            "replay": inline_serializer("ReplayResult", {
+                "probability_bad": serializers.FloatField(), "score": serializers.IntegerField(),
+                "decision": serializers.CharField(), "reasons": ReasonSerializer(many=True),
+                "model_version": serializers.CharField(), "threshold": serializers.FloatField()}),
+            "decision_changed": serializers.BooleanField(),
+        }), 400: _INVALID, 409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
+            **_NOT_FOUND, **_COMMON},
+        summary="Re-score the stored input; the original record is not touched",
+    )  # fmt: skip
+    def post(self, request: Request, request_id: Any) -> Response:
+        original = _visible_request(request, request_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = None
+        if "model_version" in data.validated_data:
+            version = get_object_or_404(ModelVersion, version=data.validated_data["model_version"])
+        try:
+            replay = score_request_replay(score_request=original, model_version=version)
+        except NoActiveModelError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response({
+            "original": ScoreRequestOutputSerializer(original).data,
+            "replay": replay.as_dict(),
+            "decision_changed": replay.decision != original.decision,
+        })  # fmt: skip
+
+
+class ModelVersionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["version", "algorithm", "is_active", "threshold", "cv_metrics", "holdout_metrics",
+                  "features", "excluded_features", "artifact_sha256", "data_sha256", "created_at",
+                  "activated_at"]  # fmt: skip
+
+
+class ModelVersionListApi(APIView):
+    @extend_schema(
+        responses={200: ModelVersionOutputSerializer(many=True), **_COMMON}, summary="Model versions, the active marked"
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ModelVersionOutputSerializer(model_version_list(), many=True).data)
+
+
+class ScoreRequestListCreateApi(ScoreRequestCreateApi, ScoreRequestListApi):
+    """``/score-requests/``: POST creates (``ScoreRequestCreateApi``), GET lists (``ScoreRequestListApi``)."""

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ml import schema
+from ml.schema import Column, Kind
+
+
+class ModelVersion(models.Model):
+    """A trained, registered model: what it is, how well it did, and the checksum of its artifact."""
+
+    version = models.CharField(max_length=40, unique=True)
+    algorithm = models.CharField(max_length=60)
+    hyperparameters = models.JSONField(default=dict)
+    features = models.JSONField(default=list, help_text="Input columns the model uses")
+    excluded_features = models.JSONField(default=list, help_text="Attributes kept out of the model")
+    cv_metrics = models.JSONField(default=dict, help_text="Cross-validated metrics of the chosen candidate")
+    comparison = models.JSONField(default=list, help_text="Every candidate's cross-validated metrics")
+    holdout_metrics = models.JSONField(default=dict)
+    holdout_ids = models.JSONField(default=list, help_text="ID_CLIENT of the rows held out at training time")
+    feature_importance = models.JSONField(default=dict)
+    reference_applicant = models.JSONField(default=dict, help_text="Typical applicant that reasons compare against")
+    rows = models.JSONField(default=dict)
+    random_state = models.IntegerField()
+    data_source = models.CharField(max_length=500)
+    data_sha256 = models.CharField(max_length=64)
+    artifact_path = models.CharField(max_length=500, help_text="Relative to CREDITRISK_MODEL_DIR")
+    artifact_sha256 = models.CharField(max_length=64)
+    library_versions = models.JSONField(default=dict)
+    model_card = models.TextField(blank=True)
+    threshold = models.FloatField(help_text="Decline when the probability of default reaches this")
+    training_seconds = models.FloatField(default=0)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.algorithm}{', active' if self.is_active else ''})"
+
+    @property
+    def roc_auc(self) -> float | None:
+        return self.cv_metrics.get("roc_auc")
+
+
+def _applicant_field(column: Column) -> models.Field:
+    """A typed model field for one input column of the schema."""
+    options = {"null": True, "blank": True, "help_text": column.description, "db_column": column.name.lower()}
+    if column.kind is Kind.DECIMAL:
+        return models.FloatField(**options)
+    if column.kind is Kind.INTEGER:
+        return models.IntegerField(**options)
+    return models.CharField(max_length=120, **options)
+
+
+class Applicant(models.Model):
+    """One applicant's submitted fields, typed as in the schema, with the caller's external id."""
+
+    external_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="ID_CLIENT as sent")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"applicant {self.external_id or self.pk}"
+
+    def as_inputs(self) -> dict[str, object]:
+        """The schema's input values, keyed by the data's column names."""
+        return {name: getattr(self, name.lower()) for name in schema.FEATURE_NAMES}
+
+
+for _column in schema.INPUT_COLUMNS[1:]:  # ID_CLIENT is external_id
+    Applicant.add_to_class(_column.name.lower(), _applicant_field(_column))
+
+
+class ScoreRequest(models.Model):
+    """A request to score one applicant; once final (done or failed) it is the audit record.
+
+    Final rows are never updated or deleted: the service layer never does, and on PostgreSQL a
+    trigger refuses it. Each final row stores the sha256 of its content chained to the previous
+    final row's, in ``sequence`` order, so ``manage.py verify_audit`` finds any edit, deletion or
+    reordering.
+    """
+
+    class Channel(models.TextChoices):
+        API = "api"
+        UI = "ui"
+        BATCH = "batch"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    FINAL_STATUSES = (Status.DONE, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    applicant = models.ForeignKey(Applicant, on_delete=models.PROTECT, related_name="score_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="score_requests")  # fmt: skip
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    probability_bad = models.FloatField(null=True, blank=True)
+    score = models.IntegerField(null=True, blank=True)
+    decision = models.CharField(max_length=8, blank=True, db_index=True)
+    reasons = models.JSONField(default=list, blank=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="score_requests")  # fmt: skip
+    threshold = models.FloatField(null=True, blank=True)
+    input_snapshot = models.JSONField(help_text="The validated inputs exactly as scored")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    scoring_ms = models.FloatField(null=True, blank=True, help_text="Model time in the worker")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sequence = models.BigIntegerField(null=True, blank=True, unique=True, help_text="Position in the audit chain")
+    previous_hash = models.CharField(max_length=64, blank=True)
+    record_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["requested_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"score request {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class AuditChainHead(models.Model):
+    """The last link of the audit chain: one row, locked while a record is appended."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.BigIntegerField(default=0)
+    record_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit chain at {self.sequence}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by every Celery worker every few seconds; the health check looks for a recent one."""
+
+    hostname = models.CharField(max_length=200, primary_key=True)
+    queues = models.CharField(max_length=200, blank=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} at {self.last_seen:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,95 @@
+"""API input built from the schema, so the API accepts exactly what the file loader accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ml import schema
+from ml.schema import Column, Kind
+
+
+class TextField(serializers.CharField):
+    """Text only: DRF's CharField would also take a number and turn it into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _JSONNumber:
+    """Numbers only: DRF's numeric fields would also take "12" or true."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class NumberField(_JSONNumber, serializers.FloatField):
+    pass
+
+
+class WholeNumberField(_JSONNumber, serializers.IntegerField):
+    pass
+
+
+class CodeField(serializers.ChoiceField):
+    """One of the schema's codes, as text; numeric codes (``PAYMENT_DAY``: ``"10"``) may also come as integers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.numeric = all(str(choice).isdigit() for choice in self.choices)
+
+    def to_internal_value(self, data: Any) -> str:
+        if self.numeric and isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+def _code_field(column: Column, options: dict[str, Any]) -> CodeField:
+    field = CodeField(choices=list(column.allowed), **options)
+    text = {"type": "string", "enum": list(column.allowed)}
+    schema_ = (
+        {"oneOf": [text, {"type": "integer", "enum": [int(c) for c in column.allowed]}]} if field.numeric else text
+    )
+    return extend_schema_field({**schema_, "nullable": column.nullable, "description": column.description})(field)
+
+
+def _field(column: Column) -> serializers.Field:
+    options: dict[str, Any] = {"help_text": column.description, "required": not column.nullable,
+                               "allow_null": column.nullable}  # fmt: skip
+    if column.is_numeric:
+        cls = WholeNumberField if column.kind is Kind.INTEGER else NumberField
+        return cls(min_value=column.minimum, max_value=column.maximum, **options)
+    if column.kind is Kind.CATEGORY:
+        return _code_field(column, options)
+    return TextField(max_length=120, allow_blank=column.nullable, trim_whitespace=True, **options)
+
+
+class ApplicantInputSerializer(serializers.Serializer):
+    """One applicant's fields, named as in the data; unknown names are refused."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = {column.name: _field(column) for column in schema.INPUT_COLUMNS[1:]}
+        fields[schema.ID_COLUMN] = WholeNumberField(
+            required=False, allow_null=True, min_value=0, max_value=10**12,
+            help_text="The caller's own id for the applicant (optional)")  # fmt: skip
+        return fields
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object of applicant fields."]})
+        errors: dict[str, Any] = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+        try:
+            values = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = {**exc.detail, **errors} if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return values

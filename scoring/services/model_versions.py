@@ -1,0 +1,122 @@
+"""Training, registering and activating model versions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ml import model_card
+from ml.data import decode, parse_applications, read_bytes
+from ml.registry import save_artifact, sha256_bytes
+from ml.training import Progress, TrainingConfig, TrainingResult, train
+from scoring.models import ModelVersion
+
+
+def training_config() -> TrainingConfig:
+    return TrainingConfig(
+        excluded=tuple(settings.CREDITRISK_EXCLUDED_FEATURES),
+        holdout_fraction=settings.CREDITRISK_HOLDOUT_FRACTION,
+        random_state=settings.CREDITRISK_RANDOM_STATE,
+    )
+
+
+def model_version_train(
+    *,
+    data_uri: str,
+    config: TrainingConfig | None = None,
+    activate: bool | None = None,
+    card_path: Path | None = None,
+    progress: Progress = print,
+) -> ModelVersion:
+    """Train on the labelled file at ``data_uri`` and register the result.
+
+    The new version is activated when ``activate`` says so, or, by default, when none is active.
+    ``card_path`` also writes the model card and its figures there (``docs/model_card.md``).
+    """
+    config = config or training_config()
+    raw = read_bytes(data_uri)
+    progress(f"reading {data_uri}")
+    applications = parse_applications(decode(raw), require_label=True)
+    result = train(applications.frame, config, progress)
+    version = _next_version()
+    created_at = timezone.now()
+    facts = {"data_source": data_uri, "data_sha256": sha256_bytes(raw), "created_at": created_at.isoformat()}
+    artifact, digest = save_artifact(result.model, settings.CREDITRISK_MODEL_DIR, version, _metadata(result, facts))
+    facts["artifact_sha256"] = digest
+    card = _write_cards(result, version, facts, card_path)
+    model_version = ModelVersion.objects.create(
+        version=version,
+        algorithm=result.algorithm,
+        hyperparameters=result.hyperparameters,
+        features=result.features,
+        excluded_features=list(config.excluded),
+        cv_metrics=result.cv_metrics,
+        comparison=result.comparison.to_dict(orient="records"),
+        holdout_metrics=result.holdout_metrics,
+        holdout_ids=result.holdout_ids,
+        feature_importance={k: float(v) for k, v in result.feature_importance.items()},
+        reference_applicant=result.reference_applicant,
+        rows=result.rows,
+        random_state=config.random_state,
+        data_source=data_uri,
+        data_sha256=facts["data_sha256"],
+        artifact_path=artifact.name,
+        artifact_sha256=digest,
+        library_versions=result.library_versions,
+        model_card=card,
+        threshold=settings.CREDITRISK_DEFAULT_THRESHOLD,
+        training_seconds=result.seconds,
+    )
+    if activate or (activate is None and not ModelVersion.objects.filter(is_active=True).exists()):
+        model_version = model_version_activate(model_version=model_version)
+    return model_version
+
+
+def _next_version() -> str:
+    numbers = [int(m.group(1)) for v in ModelVersion.objects.values_list("version", flat=True)
+               if (m := re.fullmatch(r"v(\d+)", v))]  # fmt: skip
+    number = max(numbers, default=0) + 1
+    # An artifact left in the folder by an earlier database must never be overwritten.
+    while (settings.CREDITRISK_MODEL_DIR / f"v{number}.joblib").exists():
+        number += 1
+    return f"v{number}"
+
+
+def _metadata(result: TrainingResult, facts: dict[str, str]) -> dict[str, object]:
+    return {
+        **facts,
+        "algorithm": result.algorithm,
+        "cv_metrics": result.cv_metrics,
+        "holdout_metrics": result.holdout_metrics,
+        "features": result.features,
+        "excluded": list(result.config.excluded),
+        "library_versions": result.library_versions,
+    }
+
+
+def _write_cards(result: TrainingResult, version: str, facts: dict[str, str], card_path: Path | None) -> str:
+    folder = settings.CREDITRISK_MODEL_DIR
+    figures = model_card.write_figures(result, folder, version)
+    text = model_card.render(result, version=version, figures=figures, facts=facts)
+    (folder / f"{version}.md").write_text(text)
+    if card_path is not None:
+        figure_dir = card_path.parent / "figures"
+        shared = model_card.write_figures(result, figure_dir, "model")
+        relative = {role: f"figures/{name}" for role, name in shared.items()}
+        card_path.write_text(model_card.render(result, version=version, figures=relative, facts=facts))
+    return text
+
+
+@transaction.atomic
+def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
+    """Make ``model_version`` the one active version; every scorer picks it up on its next request."""
+    # Lock the active row so two activations cannot both succeed half-way.
+    list(ModelVersion.objects.select_for_update().filter(is_active=True))
+    ModelVersion.objects.filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True, activated_at=timezone.now())
+    model_version.refresh_from_db()
+    return model_version

@@ -1,0 +1,74 @@
+"""A real Celery worker process on the Redis broker, scoring against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from conftest import stop_process
+from creditrisk.celery import app as celery_app
+from scoring.tests.factories import UserFactory
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, trained) -> Iterator[subprocess.Popen]:
+    """``celery worker`` as the Compose file runs it, bounded in time and always stopped."""
+    with django_db_blocker.unblock():
+        database = connection.settings_dict["NAME"]
+    broker = django_settings.CELERY_BROKER_URL
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}", "CELERY_BROKER_URL": broker,
+           "CREDITRISK_MODEL_DIR": str(trained["folder"]), "CREDITRISK_HEARTBEAT_SECONDS": "1"}  # fmt: skip
+    celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", "scoring,batch", "--concurrency", "1",
+         "--loglevel", "WARNING", "--hostname", f"test-{os.getpid()}@%h"],
+        cwd=REPO, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the Celery worker did not start within 60 s")
+        yield process
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def client_user(db):
+    return UserFactory(username="lender-a")
+
+
+@pytest.fixture
+def api(client_user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=client_user).key}")
+    return client
+
+
+@pytest.fixture
+def other_api(db) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory(username='lender-b')).key}")
+    return client
+
+
+@pytest.fixture
+def staff_api(db) -> APIClient:
+    staff = UserFactory(username="backoffice", is_staff=True)
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml import schema
+from ml.data import to_original_format
+from ml.registry import save_artifact
+from ml.sample import synthetic_applications
+from ml.training import TrainingConfig, train
+from scoring.models import ModelVersion
+from scoring.services.model_versions import model_version_train
+
+FAST = TrainingConfig(candidates=("logistic_regression",), n_splits=3, holdout_fraction=0.2,
+                      random_state=0, importance_rows=300)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> dict:
+    """One small model trained once for the session, saved where tests and the worker look."""
+    folder = tmp_path_factory.mktemp("models")
+    frame = synthetic_applications(600, seed=11)
+    result = train(frame, FAST, progress=lambda _: None)
+    path, digest = save_artifact(result.model, folder, "v1", {})
+    return {"folder": folder, "path": path, "sha256": digest, "result": result,
+            "text": to_original_format(frame.drop(columns=[schema.LABEL]))}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def model_dir(settings, tmp_path: Path) -> Path:
+    settings.CREDITRISK_MODEL_DIR = tmp_path / "models"
+    return settings.CREDITRISK_MODEL_DIR
+
+
+@pytest.fixture
+def sample_file(tmp_path: Path, sample_frame) -> Path:
+    path = tmp_path / "modelling.txt"
+    path.write_text(to_original_format(sample_frame), encoding="latin-1", newline="")
+    return path
+
+
+@pytest.fixture
+def trained_version(db, sample_file: Path):
+    """A version trained by the service in this test (slow: use only to test training itself)."""
+    return model_version_train(data_uri=str(sample_file), config=FAST, progress=lambda _: None)
+
+
+@pytest.fixture
+def active_version(db, trained, settings) -> ModelVersion:
+    """The session's model registered and active (fast)."""
+    settings.CREDITRISK_MODEL_DIR = trained["folder"]
+    result = trained["result"]
+    return ModelVersion.objects.create(
+        version="v1", algorithm=result.algorithm, features=result.features,
+        excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
+        reference_applicant=result.reference_applicant, random_state=0, data_source="synthetic",
+        data_sha256="0" * 64, artifact_path=trained["path"].name, artifact_sha256=trained["sha256"],
+        threshold=0.25, is_active=True,
+    )  # fmt: skip

@@ -1,0 +1,53 @@
+import pytest
+from django.db import IntegrityError
+
+from ml.registry import ArtifactIntegrityError, sha256_file
+from scoring.models import ModelVersion
+from scoring.selectors import model_version_get_active, model_version_load
+from scoring.services.model_versions import model_version_activate, model_version_train
+from scoring.tests.conftest import FAST
+
+pytestmark = pytest.mark.django_db
+
+
+def test_training_registers_and_activates_the_first_version(trained_version, model_dir, sample_file):
+    assert trained_version.is_active and trained_version.version == "v1"
+    assert trained_version.algorithm == "logistic_regression"
+    assert trained_version.artifact_sha256 == sha256_file(model_dir / trained_version.artifact_path)
+    assert trained_version.data_sha256 == sha256_file(sample_file)
+    assert 0.5 < trained_version.cv_metrics["roc_auc"] < 1
+    assert {"roc_auc", "gini", "ks", "brier", "log_loss", "fit_seconds"} <= set(trained_version.cv_metrics)
+    assert "SEX" not in trained_version.features and "SEX" in trained_version.excluded_features
+    assert trained_version.library_versions["scikit-learn"]
+    assert len(trained_version.holdout_ids) == 120
+    assert "# Model card: v1" in trained_version.model_card and (model_dir / "v1.md").is_file()
+
+
+def test_comparison_shows_the_effect_of_the_excluded_attributes(trained_version):
+    names = [row["candidate"] for row in trained_version.comparison]
+    assert names == ["logistic_regression", "logistic_regression + SEX, MARITAL_STATUS"]
+
+
+def test_a_second_version_is_not_activated_unless_asked(trained_version, sample_file):
+    second = model_version_train(data_uri=str(sample_file), config=FAST, progress=lambda _: None)
+    assert second.version == "v2" and not second.is_active
+    assert model_version_get_active() == trained_version
+
+
+def test_activating_a_version_deactivates_the_other(trained_version, sample_file):
+    second = model_version_train(data_uri=str(sample_file), config=FAST, progress=lambda _: None)
+    model_version_activate(model_version=second)
+    assert list(ModelVersion.objects.filter(is_active=True)) == [second]
+
+
+def test_database_allows_only_one_trained_version(trained_version, sample_file):
+    second = model_version_train(data_uri=str(sample_file), config=FAST, progress=lambda _: None)
+    with pytest.raises(IntegrityError):
+        ModelVersion.objects.filter(pk=second.pk).update(is_active=True)
+
+
+def test_an_altered_artifact_is_never_loaded(trained_version, model_dir):
+    path = model_dir / trained_version.artifact_path
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(ArtifactIntegrityError, match="refusing to load"):
+        model_version_load(model_version=trained_version)

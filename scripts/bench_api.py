@@ -1,0 +1,219 @@
+"""`make bench-api`: the scoring API under load, on PostgreSQL and Redis, beside its in-process floor.
+
+Starts gunicorn and a Celery worker exactly as the Compose file does, against a dedicated database
+(`creditrisk_bench`) and Redis database, trains a model there once if none is active, then sends
+N requests at concurrency C over HTTP with keep-alive connections and prints throughput, latency
+percentiles and errors beside the in-process time to score one applicant with the same model.
+
+    python scripts/bench_api.py [--requests 2000] [--concurrency 8] [--web-workers 3] [--worker-concurrency 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DATABASE = "creditrisk_bench"
+BASE_ENV = {
+    "DJANGO_SETTINGS_MODULE": "creditrisk.settings.production",
+    "DEBUG": "false",
+    "SECRET_KEY": "bench-only-secret",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+    "CACHE_URL": "redis://127.0.0.1:6379/12",
+    "CREDITRISK_MODEL_DIR": str(REPO / "var" / "bench-models"),
+    "API_THROTTLE_USER": "1000000/minute",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def prepare(env: dict[str, str]) -> str:
+    """Create the database, migrate, train once, and return an API token."""
+    import psycopg2
+
+    conn = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+        if not cursor.fetchone():
+            cursor.execute(f"CREATE DATABASE {DATABASE}")
+    conn.close()
+    import redis
+
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()  # no messages left by an earlier run
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
+    subprocess.run([*manage, "train", "--if-none-active"], cwd=REPO, env=env, check=True)
+    script = (
+        "from django.contrib.auth.models import User; from rest_framework.authtoken.models import Token; "
+        "u, _ = User.objects.get_or_create(username='bench'); print(Token.objects.get_or_create(user=u)[0].key)"
+    )
+    out = subprocess.run(
+        [*manage, "shell", "-c", script], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def floor_ms(env: dict[str, str], applicants: list[dict[str, Any]]) -> float:
+    """Median in-process time to score and explain one applicant with the active model."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from threadpoolctl import threadpool_limits
+
+    from scoring.services.score_requests import applicant_score
+
+    threadpool_limits(limits=1)  # as in every worker process (scoring/signals.py)
+
+    applicant_score(inputs=applicants[0])  # load the model once, as a worker does
+    timings = []
+    for inputs in applicants[:300]:
+        started = time.perf_counter()
+        applicant_score(inputs=inputs)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def sample_applicants(n: int) -> list[dict[str, Any]]:
+    from ml import schema
+    from ml.data import load_applications, records_from_frame
+
+    data_dir = os.environ.get("CREDITRISK_DATA_DIR", str(REPO.parent / "shared" / "data" / "pakdd2010"))
+    frame = load_applications(Path(data_dir) / "PAKDD2010_Leaderboard_Data.txt").frame.head(n)
+    records = records_from_frame(frame)
+    for record in records:
+        record.pop(schema.LABEL, None)
+    return records
+
+
+def start_stack(env: dict[str, str], web_workers: int, worker_concurrency: int, port: int) -> list[subprocess.Popen]:
+    web = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "creditrisk.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(web_workers), "--keep-alive", "30", "--log-level", "warning"],
+        cwd=REPO, env=env, start_new_session=True)  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", "scoring,batch",
+         "--concurrency", str(worker_concurrency), "--loglevel", "WARNING"],
+        cwd=REPO, env=env, start_new_session=True)  # fmt: skip
+    return [web, worker]
+
+
+def wait_ready(port: int, token: str, applicant: dict[str, Any], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, _ = post(http.client.HTTPConnection("127.0.0.1", port, timeout=10), token, applicant)
+            if status == 201:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the stack did not answer a score request within 90 s")
+
+
+def post(conn: http.client.HTTPConnection, token: str, applicant: dict[str, Any]) -> tuple[int, bytes]:
+    conn.request("POST", "/api/v1/score-requests/", body=json.dumps(applicant),
+                 headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})  # fmt: skip
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def load(port: int, token: str, applicants: list[dict[str, Any]], total: int, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    counter = iter(range(total))
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            started = time.perf_counter()
+            try:
+                status, body = post(conn, token, applicants[i % len(applicants)])
+            except (OSError, http.client.HTTPException) as exc:
+                status, body = 0, str(exc).encode()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                if status != 201:
+                    errors.append(f"{status}: {body[:120]!r}")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "throughput": total / seconds, "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95), "p99": percentile(latencies, 99), "errors": errors}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    env = {**os.environ, **BASE_ENV}
+    token = prepare(env)
+    applicants = sample_applicants(1000)
+    floor = floor_ms(env, applicants)
+    processes = start_stack(env, args.web_workers, args.worker_concurrency, args.port)
+    try:
+        wait_ready(args.port, token, applicants[0])
+        load(args.port, token, applicants, min(200, args.requests), args.concurrency)  # warm-up, not counted
+        result = load(args.port, token, applicants, args.requests, args.concurrency)
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+    targets = {"p50 <= 3 x floor": result["p50"] <= 3 * floor, "p99 <= 100 ms": result["p99"] <= 100,
+               "throughput >= 100/s": result["throughput"] >= 100, "no errors": not result["errors"]}  # fmt: skip
+    print(
+        f"\nrequests {args.requests} at concurrency {args.concurrency} ({args.web_workers} gunicorn workers, "
+        f"Celery concurrency {args.worker_concurrency}) in {result['seconds']:.1f} s"
+    )
+    print(f"throughput  {result['throughput']:.1f} requests/s")
+    print(f"latency     p50 {result['p50']:.1f} ms   p95 {result['p95']:.1f} ms   p99 {result['p99']:.1f} ms")
+    print(
+        f"floor       {floor:.1f} ms in-process score + reasons (median of 300)  -> p50 / floor = "
+        f"{result['p50'] / floor:.2f}"
+    )
+    print(f"errors      {len(result['errors'])}" + (f" (first: {result['errors'][0]})" if result["errors"] else ""))
+    for name, met in targets.items():
+        print(f"target      {name}: {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
