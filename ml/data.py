@@ -15,6 +15,8 @@ import io
 import os
 import re
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,17 +93,43 @@ def join_uri(base: str, name: str) -> str:
     return str(Path(base) / name)
 
 
+def iter_bytes(uri: str | os.PathLike[str], piece_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes at a local path or ``s3://bucket/key``, in pieces: a large file never sits in memory."""
+    text = os.fspath(uri)
+    if text.startswith("s3://"):
+        with _s3_errors(text):
+            body = _s3_object(text)["Body"]
+            yield from body.iter_chunks(piece_bytes)
+        return
+    path = Path(text)
+    if not path.is_file():
+        raise DataFormatError(f"no such file: {path}")
+    with path.open("rb") as handle:
+        while piece := handle.read(piece_bytes):
+            yield piece
+
+
 def _read_s3(uri: str) -> bytes:
+    with _s3_errors(uri):
+        return _s3_object(uri)["Body"].read()
+
+
+def _s3_object(uri: str) -> Any:
     import boto3  # imported here: only S3 users pay for it
-    from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket or not key:
         raise DataFormatError(f"an S3 address needs a bucket and a key: {uri}")
     # Credentials and AWS_ENDPOINT_URL come from the environment, as boto3 reads them.
-    client = boto3.client("s3")
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)
+
+
+@contextmanager
+def _s3_errors(uri: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        yield
     except ClientError as exc:
         raise DataFormatError(f"cannot read {uri}: {exc.response['Error'].get('Message', exc)}") from exc
     except BotoCoreError as exc:
@@ -225,10 +253,13 @@ def _check_field_counts(text: str, sep: str, expected: int) -> None:
 # -- validation ----------------------------------------------------------------------------------
 
 
-def validate(raw: pd.DataFrame, *, header_lines: int = 0) -> tuple[pd.DataFrame, list[RowProblem], np.ndarray]:
+def validate(
+    raw: pd.DataFrame, *, header_lines: int = 0, max_problems: int | None = MAX_PROBLEMS_KEPT
+) -> tuple[pd.DataFrame, list[RowProblem], np.ndarray]:
     """Typed values of ``raw`` (strings) and the problems found, with the positions of bad rows.
 
     Numeric columns become float (NaN for missing); codes and text stay strings (None for missing).
+    Only the first ``max_problems`` problems are listed (None: all of them).
     """
     typed: dict[str, pd.Series] = {}
     bad = np.zeros(len(raw), dtype=bool)
@@ -239,7 +270,8 @@ def validate(raw: pd.DataFrame, *, header_lines: int = 0) -> tuple[pd.DataFrame,
         typed[name] = values
         if invalid.any():
             bad |= invalid
-            for pos in np.flatnonzero(invalid)[: MAX_PROBLEMS_KEPT - len(problems)]:
+            room = None if max_problems is None else max(max_problems - len(problems), 0)
+            for pos in np.flatnonzero(invalid)[:room]:
                 problems.append(RowProblem(int(pos) + 1 + header_lines, name, reasons[pos]))
     frame = pd.DataFrame(typed, index=raw.index)
     if schema.LABEL in frame.columns:

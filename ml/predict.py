@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ml import schema
+from ml.reasons import score_and_explain
 from ml.scorecard import PointsScale, decisions
 
 
@@ -24,5 +26,29 @@ def score_applications(model: Any, frame: pd.DataFrame, *, scale: PointsScale, t
             "probability_bad": probability,
             "score": np.round(scale.points(probability)).astype(int),
             "decision": decisions(probability, threshold),
+        }
+    )
+
+
+def score_and_explain_applications(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    reference: Mapping[str, object],
+    excluded: Sequence[str] | None,
+    scale: PointsScale,
+    threshold: float,
+) -> pd.DataFrame:
+    """``probability_bad, score, decision, reasons`` of every row, from one set of predict_proba calls.
+
+    ``reasons`` holds each row's reasons as JSON-ready dicts (see :mod:`ml.reasons`).
+    """
+    probability, explained = score_and_explain(model, frame[list(schema.FEATURE_NAMES)], reference, excluded=excluded)
+    return pd.DataFrame(
+        {
+            "probability_bad": probability,
+            "score": np.round(scale.points(probability)).astype(int),
+            "decision": decisions(probability, threshold),
+            "reasons": [[reason.as_dict() for reason in reasons] for reasons in explained],
         }
     )

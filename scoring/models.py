@@ -126,13 +126,14 @@ class ScoreRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     scoring_ms = models.FloatField(null=True, blank=True, help_text="Model time in the worker")
     attempts = models.PositiveSmallIntegerField(default=0)
+    dispatched_at = models.DateTimeField(default=timezone.now, help_text="Last time its task was queued")
     sequence = models.BigIntegerField(null=True, blank=True, unique=True, help_text="Position in the audit chain")
     previous_hash = models.CharField(max_length=64, blank=True)
     record_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["requested_by", "-created_at"])]
+        indexes = [models.Index(fields=["requested_by", "-created_at"]), models.Index(fields=["status", "dispatched_at"])]
 
     def __str__(self) -> str:
         return f"score request {self.id} ({self.status})"
@@ -162,3 +163,136 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} at {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class BatchJob(models.Model):
+    """A whole file of applications scored in chunks by the workers of the ``batch`` queue.
+
+    Completion is tracked here, in PostgreSQL (``chunks_done`` of ``chunks_total``), never in the
+    broker: a chunk's results, its errors, its place in the audit chain and these counters are
+    committed in one transaction, so a chunk is counted exactly when its rows are stored.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"  # stored, waiting for a worker to index it
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Channel(models.TextChoices):
+        API = "api"
+        UI = "ui"
+        ADMIN = "admin"
+        COMMAND = "command"
+
+    FINAL_STATUSES = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="batch_jobs")  # fmt: skip
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    original_name = models.CharField(max_length=255)
+    stored_path = models.CharField(max_length=500, help_text="Under CREDITRISK_BATCH_DIR")
+    size_bytes = models.BigIntegerField(default=0)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    layout = models.JSONField(default=dict, help_text="Format, separator and columns found in the file's head")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    rows_total = models.IntegerField(null=True, blank=True)
+    rows_done = models.IntegerField(default=0)
+    rows_failed = models.IntegerField(default=0)
+    chunk_rows = models.IntegerField()
+    chunks_total = models.IntegerField(null=True, blank=True)
+    chunks_done = models.IntegerField(default=0)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="batch_jobs")  # fmt: skip
+    threshold = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the job failed")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="Last time its indexing was queued")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["uploaded_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"batch {self.original_name} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class BatchChunk(models.Model):
+    """Consecutive lines of a batch file; once done, a link of the audit chain covering its results."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        DONE = "done"
+        CANCELLED = "cancelled"
+
+    job = models.ForeignKey(BatchJob, on_delete=models.PROTECT, related_name="chunks")
+    index = models.IntegerField()
+    first_line = models.IntegerField(help_text="File line number of its first line (1-based, header counted)")
+    line_count = models.IntegerField()
+    byte_start = models.BigIntegerField()
+    byte_end = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_done = models.IntegerField(default=0)
+    rows_failed = models.IntegerField(default=0)
+    scoring_ms = models.FloatField(null=True, blank=True)
+    results_sha256 = models.CharField(max_length=64, blank=True, help_text="Digest of its results, in line order")
+    errors_sha256 = models.CharField(max_length=64, blank=True, help_text="Digest of its row errors, in order")
+    sequence = models.BigIntegerField(null=True, blank=True, unique=True, help_text="Position in the audit chain")
+    previous_hash = models.CharField(max_length=64, blank=True)
+    record_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="batch_chunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of {self.job_id} ({self.status})"
+
+
+class BatchResult(models.Model):
+    """The decision for one row of a batch file: an audit record, written once and never changed."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.PROTECT, related_name="results")
+    chunk = models.ForeignKey(BatchChunk, on_delete=models.PROTECT, related_name="results")
+    line = models.IntegerField(help_text="Line number in the file (1-based, header counted)")
+    external_id = models.BigIntegerField(null=True, blank=True, help_text="ID_CLIENT as sent")
+    probability_bad = models.FloatField()
+    score = models.IntegerField()
+    decision = models.CharField(max_length=8)
+    reasons = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["job", "line"]
+        # A chunk that runs twice can never store a row twice.
+        constraints = [models.UniqueConstraint(fields=["job", "line"], name="batch_result_unique_line")]
+
+    def __str__(self) -> str:
+        return f"line {self.line} of {self.job_id}: {self.decision}"
+
+
+class BatchRowError(models.Model):
+    """A row of a batch file that could not be scored, with the column and the reason."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.PROTECT, related_name="row_errors")
+    chunk = models.ForeignKey(BatchChunk, on_delete=models.PROTECT, related_name="row_errors")
+    line = models.IntegerField()
+    column = models.CharField(max_length=60, blank=True)
+    problem = models.TextField()
+
+    class Meta:
+        ordering = ["job", "line", "id"]
+        indexes = [models.Index(fields=["job", "line"])]
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.column or 'row'}: {self.problem}"

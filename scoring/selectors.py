@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,9 +11,10 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from ml import schema
 from ml.registry import load_artifact
 from ml.scorecard import PointsScale
-from scoring.models import ModelVersion, ScoreRequest
+from scoring.models import BatchJob, BatchResult, BatchRowError, ModelVersion, ScoreRequest
 
 _loaded: dict[tuple[str, str], Any] = {}  # (artifact path, sha256) -> fitted pipeline
 _lock = threading.Lock()
@@ -129,3 +131,54 @@ def score_request_wait_final(*, score_request_id: Any, timeout: float) -> ScoreR
             return final
         time.sleep(pause)
         pause = min(pause * 1.5, 0.05)
+
+
+# -- batch jobs --------------------------------------------------------------------------------------
+
+
+def batch_job_list(*, user: Any, status: str | None = None) -> QuerySet[BatchJob]:
+    """Jobs ``user`` may see: their own, or every one for staff."""
+    queryset = BatchJob.objects.select_related("model_version", "uploaded_by")
+    if not user.is_staff:
+        queryset = queryset.filter(uploaded_by=user)
+    return queryset.filter(status=status) if status else queryset
+
+
+def batch_job_progress(*, job: BatchJob, now: datetime | None = None) -> dict[str, Any]:
+    """Rows handled of the total, the rate so far and the time left at that rate."""
+    handled = job.rows_done + job.rows_failed
+    end = job.finished_at or now or timezone.now()
+    seconds = (end - job.started_at).total_seconds() if job.started_at else 0.0
+    rate = handled / seconds if seconds > 0 and handled else None
+    remaining = (job.rows_total - handled) if job.rows_total is not None else None
+    eta = remaining / rate if rate and remaining is not None and not job.is_final else None
+    return {
+        "rows_handled": handled,
+        "percent": round(100 * handled / job.rows_total, 1) if job.rows_total else (100.0 if job.is_final else 0.0),
+        "rows_per_second": round(rate, 1) if rate else None,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "elapsed_seconds": round(seconds, 3),
+    }
+
+
+RESULT_CSV_HEADER = (schema.ID_COLUMN, "probability_bad", "score", "decision", "reasons")
+ERROR_CSV_HEADER = ("line", "column", "problem")
+
+
+def batch_result_rows(*, job: BatchJob, chunk_rows: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """The job's decisions in file order: ``ID_CLIENT, probability_bad, score, decision, reasons``.
+
+    Reasons are their plain-language texts joined by "; ". Read with a server-side cursor, so a
+    million rows stream without being held in memory.
+    """
+    rows = (BatchResult.objects.filter(job=job).order_by("line")
+            .values_list("external_id", "probability_bad", "score", "decision", "reasons")
+            .iterator(chunk_size=chunk_rows))  # fmt: skip
+    for external_id, probability, score, decision, reasons in rows:
+        yield (external_id, f"{probability:.6f}", score, decision, "; ".join(r["text"] for r in reasons))
+
+
+def batch_error_rows(*, job: BatchJob) -> Iterator[tuple[Any, ...]]:
+    return BatchRowError.objects.filter(job=job).order_by("line", "id").values_list(
+        "line", "column", "problem"
+    ).iterator(chunk_size=5000)

@@ -157,7 +157,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
 # Single scores and bulk work on separate queues, so a bulk job never starves a lender waiting on one.
-CELERY_TASK_ROUTES = {"scoring.tasks.score_request_process_task": {"queue": "scoring"}}
+CELERY_TASK_ROUTES = {
+    "scoring.tasks.score_request_process_task": {"queue": "scoring"},
+    "scoring.tasks.batch_job_index_task": {"queue": "batch"},
+    "scoring.tasks.batch_chunk_process_task": {"queue": "batch"},
+    "scoring.tasks.sweep_task": {"queue": "scoring"},
+}
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 1740)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -187,6 +192,20 @@ CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
 # How long POST /api/v1/score-requests/ waits for the worker before answering 202 with the id.
 CREDITRISK_SCORE_WAIT_SECONDS = env.decimal("CREDITRISK_SCORE_WAIT_SECONDS", 5.0)
 CREDITRISK_HEARTBEAT_SECONDS = env.integer("CREDITRISK_HEARTBEAT_SECONDS", 10)
+
+# Bulk jobs: uploaded files live here, on storage every web and worker process shares.
+CREDITRISK_BATCH_DIR = Path(env.string("CREDITRISK_BATCH_DIR", VAR_DIR / "batches"))
+CREDITRISK_BATCH_CHUNK_ROWS = env.integer("CREDITRISK_BATCH_CHUNK_ROWS", 20000)
+CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
+CREDITRISK_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_MAX_UPLOAD_BYTES", 1024**3)
+# Work queued or running with no progress for this long is dispatched again by the periodic sweep
+# (a worker killed mid-task, a message lost with a Redis restart, a crash between commit and publish).
+CREDITRISK_STALE_SECONDS = env.integer("CREDITRISK_STALE_SECONDS", 300)
+CREDITRISK_SWEEP_SECONDS = env.integer("CREDITRISK_SWEEP_SECONDS", 60)
+CREDITRISK_MAX_ATTEMPTS = env.integer("CREDITRISK_MAX_ATTEMPTS", 5)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-work": {"task": "scoring.tasks.sweep_task", "schedule": float(CREDITRISK_SWEEP_SECONDS)},
+}
 
 LOGGING = {
     "version": 1,

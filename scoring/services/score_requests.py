@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import F
@@ -13,9 +14,8 @@ from django.utils import timezone
 
 from ml import schema
 from ml.data import frame_from_records
-from ml.reasons import score_and_explain
+from ml.predict import score_and_explain_applications
 from ml.registry import ArtifactIntegrityError
-from ml.scorecard import decisions
 from scoring.models import Applicant, ModelVersion, ScoreRequest
 from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_append, chain_head_lock
@@ -43,16 +43,15 @@ def applicant_score(*, inputs: dict[str, Any], model_version: ModelVersion | Non
     model_version = model_version_for_scoring(model_version)
     started = time.perf_counter()
     model = model_version_load(model_version=model_version)
-    frame = frame_from_records([inputs])[list(schema.FEATURE_NAMES)]
-    probabilities, explained = score_and_explain(
-        model, frame, model_version.reference_applicant, excluded=model_version.excluded_features
-    )
-    probability, reasons = float(probabilities[0]), explained[0]
+    scored = score_and_explain_applications(
+        model, frame_from_records([inputs]), reference=model_version.reference_applicant,
+        excluded=model_version.excluded_features, scale=points_scale(), threshold=model_version.threshold,
+    ).iloc[0]
     return ApplicantScore(
-        probability_bad=probability,
-        score=int(round(float(points_scale().points(probability)))),
-        decision=str(decisions([probability], model_version.threshold)[0]),
-        reasons=[reason.as_dict() for reason in reasons],
+        probability_bad=float(scored["probability_bad"]),
+        score=int(scored["score"]),
+        decision=str(scored["decision"]),
+        reasons=scored["reasons"],
         model_version=model_version,
         threshold=model_version.threshold,
         scoring_ms=(time.perf_counter() - started) * 1000,
@@ -91,6 +90,10 @@ def score_request_process(*, score_request_id: str) -> ScoreRequest:
     request = ScoreRequest.objects.get(pk=score_request_id)
     if not claimed:
         return request  # already final: a second delivery of the same task changes nothing
+    if request.attempts > settings.CREDITRISK_MAX_ATTEMPTS:
+        # Each attempt died mid-task (out of memory, killed): stop instead of looping for ever.
+        return score_request_finalize(score_request_id=score_request_id,
+                                      error=f"given up after {request.attempts - 1} attempts that did not finish")  # fmt: skip
     try:
         result = applicant_score(inputs=request.input_snapshot)
     except (NoActiveModelError, ArtifactIntegrityError) as exc:

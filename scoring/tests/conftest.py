@@ -27,6 +27,18 @@ def trained(tmp_path_factory) -> dict:
             "text": to_original_format(frame.drop(columns=[schema.LABEL]))}  # fmt: skip
 
 
+@pytest.fixture(scope="session")
+def batch_dir(tmp_path_factory) -> Path:
+    """Where bulk uploads go, shared with the worker processes the tests start."""
+    return tmp_path_factory.mktemp("batches")
+
+
+@pytest.fixture(autouse=True)
+def batch_settings(settings, batch_dir: Path) -> None:
+    settings.CREDITRISK_BATCH_DIR = batch_dir
+    settings.CREDITRISK_BATCH_CHUNK_ROWS = 100
+
+
 @pytest.fixture(autouse=True)
 def model_dir(settings, tmp_path: Path) -> Path:
     settings.CREDITRISK_MODEL_DIR = tmp_path / "models"

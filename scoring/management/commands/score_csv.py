@@ -1,18 +1,32 @@
 from __future__ import annotations
 
-import csv
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.data import DataFormatError, load_applications
-from scoring.services.files import NoActiveModelError, applications_score
+from ml.data import DataFormatError, iter_bytes
+from scoring.exports import csv_rows
+from scoring.models import BatchJob
+from scoring.selectors import (
+    ERROR_CSV_HEADER,
+    RESULT_CSV_HEADER,
+    batch_error_rows,
+    batch_job_progress,
+    batch_result_rows,
+)
+from scoring.services.batches import UploadTooLargeError, batch_job_create, batch_job_run_inline
+from scoring.services.files import NoActiveModelError
 
 
 class Command(BaseCommand):
     help = ("Score a file of applications (original PAKDD format or CSV with a header, optionally gzip) "
-            "with the active model; writes ID_CLIENT,probability_bad,score,decision.")  # fmt: skip
+            "with the active model, through the same code as a bulk job of the API; writes "
+            "ID_CLIENT,probability_bad,score,decision,reasons.")  # fmt: skip
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("input", help="Local path or s3://bucket/key")
@@ -20,22 +34,48 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-invalid",
             action="store_true",
-            help="Score the valid rows and list the invalid ones in OUTPUT.errors.csv",
+            help="Score the valid rows and list the invalid ones in OUTPUT.errors.csv (default: refuse the file)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        source, output = options["input"], options["output"]
         try:
-            applications = load_applications(options["input"], strict=not options["skip_invalid"])
-            scored = applications_score(applications=applications)
-        except (DataFormatError, NoActiveModelError) as exc:
-            raise CommandError(f"{options['input']}: {exc}") from exc
-        output: Path = options["output"]
-        scored.to_csv(output, index=False, float_format="%.6f")
-        self.stdout.write(f"scored {len(scored)} applications into {output}")
-        if applications.problem_count:
+            job = batch_job_create(content=iter_bytes(source), original_name=os.path.basename(str(source)),
+                                   uploaded_by=None, channel=BatchJob.Channel.COMMAND)  # fmt: skip
+            job = batch_job_run_inline(job=job, progress=self._progress)
+        except (DataFormatError, NoActiveModelError, UploadTooLargeError) as exc:
+            raise CommandError(f"{source}: {exc}") from exc
+        if job.status != BatchJob.Status.DONE:
+            raise CommandError(f"{source}: {job.error or job.status}")
+        if job.rows_failed and not options["skip_invalid"]:
+            first = "; ".join(f"line {line}, column {column or '-'}: {problem}"
+                              for line, column, problem in list(batch_error_rows(job=job))[:5])  # fmt: skip
+            raise CommandError(f"{source}: {job.rows_failed} of {job.rows_total} rows have invalid values "
+                               f"({first}); nothing written. --skip-invalid scores the others.")  # fmt: skip
+        _write_atomically(output, RESULT_CSV_HEADER, batch_result_rows(job=job))
+        self.stdout.write(f"scored {job.rows_done} applications into {output} (batch job {job.pk})")
+        if job.rows_failed:
             errors = output.with_name(output.name + ".errors.csv")
-            with errors.open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["line", "column", "problem"])
-                writer.writerows((p.line, p.column, p.problem) for p in applications.problems)
-            self.stderr.write(f"{applications.problem_count} invalid rows skipped; listed in {errors}")
+            _write_atomically(errors, ERROR_CSV_HEADER, batch_error_rows(job=job))
+            self.stderr.write(f"{job.rows_failed} invalid rows skipped; listed in {errors}")
+
+    def _progress(self, job: BatchJob) -> None:
+        if sys.stderr.isatty() or job.chunks_done == job.chunks_total:
+            progress = batch_job_progress(job=job)
+            self.stderr.write(f"\r{progress['rows_handled']:,} of {job.rows_total:,} rows "
+                              f"({progress['percent']:.0f} %)", ending="")  # fmt: skip
+            if job.chunks_done == job.chunks_total:
+                self.stderr.write("")
+
+
+def _write_atomically(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Written beside ``path`` and renamed into place: a reader never sees half a file."""
+    handle = tempfile.NamedTemporaryFile("w", newline="", dir=path.parent or ".", prefix=f".{path.name}.",
+                                         delete=False, encoding="utf-8")  # fmt: skip
+    try:
+        with handle:
+            handle.writelines(csv_rows(header, rows))  # byte for byte what the API's download sends
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

@@ -23,14 +23,15 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, trained) -> Iterator[subprocess.Popen]:
+def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir) -> Iterator[subprocess.Popen]:
     """``celery worker`` as the Compose file runs it, bounded in time and always stopped."""
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
     broker = django_settings.CELERY_BROKER_URL
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}", "CELERY_BROKER_URL": broker,
-           "CREDITRISK_MODEL_DIR": str(trained["folder"]), "CREDITRISK_HEARTBEAT_SECONDS": "1"}  # fmt: skip
+           "CREDITRISK_MODEL_DIR": str(trained["folder"]), "CREDITRISK_HEARTBEAT_SECONDS": "1",
+           "CREDITRISK_BATCH_DIR": str(batch_dir)}  # fmt: skip
     celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", "scoring,batch", "--concurrency", "1",

@@ -1,0 +1,296 @@
+"""Large files in pieces: inspect a file's head once, index its lines, parse and score chunks of lines.
+
+A bulk job never holds a whole file in memory. :func:`inspect_head` checks the structure (format,
+separator, header, the shape of the first rows) from the first few kilobytes, so a wrong file is
+refused at once. :func:`index_lines` streams the file (gzip undone on the way) and records where
+every chunk of ``chunk_rows`` lines starts. :func:`parse_chunk` turns one chunk's text into typed
+applications and a list of row problems: a bad row never fails the chunk.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from ml import schema
+from ml.data import (
+    _GZIP_MAGIC,
+    CSV_FORMAT,
+    ORIGINAL_FORMAT,
+    DataFormatError,
+    RowProblem,
+    _canonical_header,
+    detect_format,
+    validate,
+)
+
+HEAD_BYTES = 256 * 1024  # enough for a header and a few hundred rows
+_SHAPE_SAMPLE = 200  # rows of the head checked for their number of fields
+_READ_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a file's lines are to be read: found once from its head, used for every chunk."""
+
+    file_format: str  # ORIGINAL_FORMAT or CSV_FORMAT
+    separator: str
+    names: tuple[str, ...]  # the schema's column names, in the file's order
+    compressed: bool
+
+    @property
+    def header_lines(self) -> int:
+        return 1 if self.file_format == CSV_FORMAT else 0
+
+    @property
+    def has_label(self) -> bool:
+        return schema.LABEL in self.names
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file_format": self.file_format, "separator": self.separator, "names": list(self.names),
+                "compressed": self.compressed}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Layout:
+        return cls(str(data["file_format"]), str(data["separator"]), tuple(data["names"]),  # type: ignore[arg-type]
+                   bool(data["compressed"]))  # fmt: skip
+
+
+# -- the head ----------------------------------------------------------------------------------------
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> tuple[bytes, bool]:
+    """Up to ``size`` bytes of the file's content (decompressed when it is gzip) and whether it was."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        if not compressed:
+            return raw.read(size), False
+        try:
+            with gzip.GzipFile(fileobj=raw) as unpacked:
+                return unpacked.read(size), True
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
+
+
+def decode_chunk(data: bytes) -> str:
+    """UTF-8 where it is valid, otherwise latin-1 (the original files' encoding); a BOM is dropped."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def inspect_head(head: bytes, *, compressed: bool = False) -> Layout:
+    """The layout of a file from its first bytes; DataFormatError saying what is wrong otherwise."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head[:4096]:
+        raise DataFormatError("wrong encoding: the file looks like UTF-16 or binary; expected latin-1 or UTF-8 text")
+    lines = [line for line in decode_chunk(head).splitlines() if line.strip()]
+    if not lines:
+        raise DataFormatError("the file is empty")
+    layout = _layout(lines[0], compressed)
+    sample = lines[layout.header_lines : layout.header_lines + _SHAPE_SAMPLE]
+    if len(lines) < 2 and layout.header_lines:
+        raise DataFormatError("the file has a header but no applications")
+    if len(sample) > 1:
+        sample = sample[:-1]  # the head may end in the middle of a line
+    counts = np.array([_field_count(line, layout) for line in sample])
+    wrong = np.flatnonzero(counts != len(layout.names))
+    if len(wrong) * 2 > len(sample):
+        first = int(wrong[0])
+        raise DataFormatError(
+            f"line {first + 1 + layout.header_lines}: expected {len(layout.names)} columns separated by "
+            f"{_separator_name(layout.separator)}, found {counts[first]}; most of the first rows have the "
+            "wrong number of columns"
+        )
+    return layout
+
+
+def _layout(first_line: str, compressed: bool) -> Layout:
+    if detect_format(first_line) == CSV_FORMAT:
+        separator = next((s for s in ("\t", ",", ";") if s in first_line), ",")
+        if separator == ";":
+            raise DataFormatError("line 1 (header): columns are separated by semicolons; use commas or TABs")
+        header = [h.strip().strip('"').upper() for h in next(csv.reader([first_line], delimiter=separator))]
+        return Layout(CSV_FORMAT, separator, tuple(_canonical_header(header)), compressed)
+    fields = first_line.rstrip("\r").split("\t")
+    n_inputs = len(schema.INPUT_NAMES)
+    if len(fields) not in (n_inputs, n_inputs + 1):
+        raise DataFormatError(
+            f"line 1: expected {n_inputs} TAB-separated columns (or {n_inputs + 1} with the label), "
+            f"found {len(fields)}; a CSV file needs a header row starting with {schema.ID_COLUMN}"
+        )
+    names = (*schema.INPUT_NAMES, *([schema.LABEL] if len(fields) > n_inputs else []))
+    return Layout(ORIGINAL_FORMAT, "\t", names, compressed)
+
+
+def _separator_name(separator: str) -> str:
+    return {"\t": "TABs", ",": "commas"}.get(separator, repr(separator))
+
+
+def _field_count(line: str, layout: Layout) -> int:
+    if layout.separator == "," and '"' in line:
+        return len(next(csv.reader([line]), []))
+    return line.count(layout.separator) + 1
+
+
+# -- indexing the lines ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Lines ``first_line`` .. ``first_line + line_count - 1`` (1-based, header counted), at these bytes."""
+
+    index: int
+    first_line: int
+    line_count: int
+    byte_start: int
+    byte_end: int
+
+
+@dataclass
+class LineIndex:
+    rows: int = 0  # non-blank lines after the header
+    chunks: list[ChunkSpan] = field(default_factory=list)
+    sha256: str = ""  # of the file as uploaded (compressed bytes for a gzip file)
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads through ``raw`` while hashing every byte, so one pass gives both content and checksum."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.digest = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.raw.read(len(buffer))
+        self.digest.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def index_lines(source: Path, layout: Layout, chunk_rows: int, plain_copy: Path | None = None) -> LineIndex:
+    """One streaming pass: the checksum, the number of rows and the byte span of every chunk.
+
+    For a gzip file the decompressed text goes to ``plain_copy`` (chunks are read from it by
+    offset); otherwise the spans point into ``source`` itself.
+    """
+    index = LineIndex()
+    with source.open("rb") as raw:
+        hashing = _HashingReader(raw)
+        stream: BinaryIO = io.BufferedReader(hashing, _READ_BYTES)
+        if layout.compressed:
+            stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
+        with (plain_copy.open("wb") if plain_copy else _NoCopy()) as copy:
+            try:
+                _index_stream(stream, copy, layout, chunk_rows, index)
+            except (EOFError, OSError, zlib.error) as exc:
+                raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
+        while hashing.read(_READ_BYTES):  # anything gzip left unread still counts in the checksum
+            pass
+    index.sha256 = hashing.digest.hexdigest()
+    if index.rows == 0:
+        raise DataFormatError("the file has no applications")
+    return index
+
+
+class _NoCopy:
+    def __enter__(self) -> _NoCopy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _index_stream(stream: BinaryIO, copy: BinaryIO, layout: Layout, chunk_rows: int, index: LineIndex) -> None:
+    position, line_number, chunk_start, chunk_first, in_chunk = 0, 0, 0, 0, 0
+    for line in stream:
+        line_number += 1
+        copy.write(line)
+        if line_number <= layout.header_lines:
+            position += len(line)
+            chunk_start = position
+            continue
+        if in_chunk == 0:
+            chunk_start, chunk_first = position, line_number
+        position += len(line)
+        if line.strip():
+            index.rows += 1
+        in_chunk += 1
+        if in_chunk == chunk_rows:
+            index.chunks.append(ChunkSpan(len(index.chunks), chunk_first, in_chunk, chunk_start, position))
+            in_chunk = 0
+    if in_chunk:
+        index.chunks.append(ChunkSpan(len(index.chunks), chunk_first, in_chunk, chunk_start, position))
+
+
+def read_span(path: Path, span: ChunkSpan) -> str:
+    with path.open("rb") as handle:
+        handle.seek(span.byte_start)
+        return decode_chunk(handle.read(span.byte_end - span.byte_start))
+
+
+# -- parsing one chunk -------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedChunk:
+    frame: pd.DataFrame  # typed, valid rows only
+    lines: np.ndarray  # the file line number of each row of ``frame``
+    problems: list[RowProblem]  # one per bad row at least, in line order
+    rows: int  # non-blank lines in the chunk
+
+
+def parse_chunk(text: str, first_line: int, layout: Layout) -> ParsedChunk:
+    """The chunk's valid applications and a problem for each bad line; never raises for a bad row."""
+    lines = np.array(text.splitlines(), dtype=object)
+    numbers = np.arange(first_line, first_line + len(lines))
+    keep = np.array([bool(line.strip()) for line in lines], dtype=bool)
+    lines, numbers = lines[keep], numbers[keep]
+    raw, shape_ok = _split_fields(lines, layout)
+    problems = [RowProblem(int(n), "", f"expected {len(layout.names)} columns, found {count}")
+                for n, count in zip(numbers[~shape_ok], _counts(lines[~shape_ok], layout), strict=True)]  # fmt: skip
+    typed, found, bad = validate(raw.apply(lambda s: s.str.strip()), header_lines=0, max_problems=None)
+    good_numbers = numbers[shape_ok]
+    problems += [RowProblem(int(good_numbers[p.line - 1]), p.column, p.problem) for p in found]
+    problems.sort(key=lambda p: p.line)
+    frame = typed[~bad].reset_index(drop=True)
+    return ParsedChunk(frame, good_numbers[~bad], problems, len(lines))
+
+
+def _counts(lines: np.ndarray, layout: Layout) -> list[int]:
+    return [_field_count(str(line), layout) for line in lines]
+
+
+def _split_fields(lines: np.ndarray, layout: Layout) -> tuple[pd.DataFrame, np.ndarray]:
+    """Fields of the lines with the right number of them, as strings; and which lines those are."""
+    width = len(layout.names)
+    if layout.separator == "," and any('"' in line for line in lines):
+        rows = [next(csv.reader([line]), []) for line in lines]
+        ok = np.array([len(row) == width for row in rows], dtype=bool)
+        raw = pd.DataFrame([row for row, good in zip(rows, ok, strict=True) if good], columns=list(layout.names))
+        return raw.fillna(""), ok
+    series = pd.Series(lines, dtype=object)
+    ok = (series.str.count(layout.separator).to_numpy() + 1) == width
+    if not ok.any():
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in layout.names}), ok
+    raw = series[ok].str.split(layout.separator, expand=True, regex=False)
+    raw.columns = list(layout.names)
+    return raw.reset_index(drop=True), ok

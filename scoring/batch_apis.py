@@ -1,0 +1,216 @@
+"""REST API of bulk CSV jobs: upload, status and progress, cancel, results and errors as CSV."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from ml.data import DataFormatError
+from scoring.apis import _COMMON, _INVALID, ErrorSerializer
+from scoring.exports import csv_rows
+from scoring.models import BatchJob
+from scoring.selectors import (
+    ERROR_CSV_HEADER,
+    RESULT_CSV_HEADER,
+    batch_error_rows,
+    batch_job_list,
+    batch_job_progress,
+    batch_result_rows,
+)
+from scoring.services.batches import UploadTooLargeError, batch_job_cancel, batch_job_create
+from scoring.uploads import SizeLimitUploadHandler
+
+_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such batch job visible to this user")}
+_TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The file is larger than the upload limit")}
+
+
+class BatchProgressSerializer(serializers.Serializer):
+    rows_handled = serializers.IntegerField()
+    percent = serializers.FloatField()
+    rows_per_second = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True)
+    elapsed_seconds = serializers.FloatField()
+
+
+class BatchJobOutputSerializer(serializers.ModelSerializer):
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
+    file_format = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    results_url = serializers.SerializerMethodField()
+    errors_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchJob
+        fields = ["id", "original_name", "status", "file_format", "size_bytes", "file_sha256", "rows_total",
+                  "rows_done", "rows_failed", "chunks_total", "chunks_done", "progress", "model_version",
+                  "threshold", "error", "created_at", "started_at", "finished_at", "results_url",
+                  "errors_url"]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_file_format(self, job: BatchJob) -> str | None:
+        layout = job.layout or {}
+        if not layout:
+            return None
+        return str(layout["file_format"]) + ("+gzip" if layout.get("compressed") else "")
+
+    @extend_schema_field(BatchProgressSerializer)
+    def get_progress(self, job: BatchJob) -> dict[str, Any]:
+        return batch_job_progress(job=job)
+
+    @extend_schema_field(serializers.URLField())
+    def get_results_url(self, job: BatchJob) -> str:
+        return reverse("batch-results", kwargs={"job_id": job.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(serializers.URLField())
+    def get_errors_url(self, job: BatchJob) -> str:
+        return reverse("batch-errors", kwargs={"job_id": job.pk}, request=self.context.get("request"))
+
+
+class BatchJobPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class BatchJobPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BatchJobOutputSerializer(many=True)
+
+
+class BatchJobListCreateApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class UploadSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text="Original PAKDD format (TAB, no header, latin-1) or CSV with a "
+                                               "header row; either may be gzip-compressed")  # fmt: skip
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=BatchJob.Status.choices, required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        # Before anything reads the body (the CSRF check of a session may): an upload over the
+        # limit is refused while it streams in, and nothing is kept of it.
+        request.upload_handlers.insert(0, SizeLimitUploadHandler(request))
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={202: BatchJobOutputSerializer, 400: _INVALID, **_TOO_LARGE, **_COMMON},
+        summary="Upload a file of applications to score in bulk",
+    )
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": ["No file was submitted (multipart field `file`)."]})
+        try:
+            job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
+                                   uploaded_by=request.user, channel=BatchJob.Channel.API)  # fmt: skip
+        except DataFormatError as exc:
+            raise ValidationError({"file": [f"{upload.name}: {exc}"]}) from exc
+        except UploadTooLargeError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(BatchJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[FilterSerializer], summary="List batch jobs",
+                   responses={200: BatchJobPageSerializer, 400: _INVALID,
+                              404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        queryset = batch_job_list(user=request.user, status=filters.validated_data.get("status"))
+        paginator = BatchJobPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = BatchJobOutputSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+
+def _visible_job(request: Request, job_id: str) -> BatchJob:
+    """The job if this user may see it; anything else, a malformed id included, is a JSON 404."""
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        raise NotFound("No batch job has this id.") from None
+    return get_object_or_404(batch_job_list(user=request.user), pk=key)
+
+
+class BatchJobDetailApi(APIView):
+    @extend_schema(responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **_COMMON},
+                   summary="Status, counts and progress of a batch job")  # fmt: skip
+    def get(self, request: Request, job_id: str) -> Response:
+        return Response(BatchJobOutputSerializer(_visible_job(request, job_id), context={"request": request}).data)
+
+
+class BatchJobCancelApi(APIView):
+    @extend_schema(request=None, responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **_COMMON,
+                                            409: OpenApiResponse(ErrorSerializer, description="Already finished")},
+                   summary="Cancel a batch job; rows already scored stay on record")  # fmt: skip
+    def post(self, request: Request, job_id: str) -> Response:
+        job = _visible_job(request, job_id)
+        if job.is_final:
+            return Response({"detail": f"the job is already {job.status}"}, status=status.HTTP_409_CONFLICT)
+        job = batch_job_cancel(job=job)
+        return Response(BatchJobOutputSerializer(job, context={"request": request}).data)
+
+
+class _JSONErrorsOnly(BaseContentNegotiation):
+    """CSV downloads: the body is always CSV or, for an error, JSON, whatever the client's Accept says."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+def _csv_response(name: str, header: tuple[str, ...], rows: Any) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_rows(header, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+_CSV = OpenApiResponse(OpenApiTypes.STR, description="CSV file")
+
+
+class BatchJobResultsApi(APIView):
+    content_negotiation_class = _JSONErrorsOnly
+
+    @extend_schema(
+        responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON,
+                   409: OpenApiResponse(ErrorSerializer, description="The job has not finished")},
+        summary="Decisions as CSV: ID_CLIENT,probability_bad,score,decision,reasons (file order)",
+    )  # fmt: skip
+    def get(self, request: Request, job_id: str) -> Any:
+        job = _visible_job(request, job_id)
+        if job.status not in (BatchJob.Status.DONE, BatchJob.Status.CANCELLED):
+            detail = f"the job is {job.status}" + (f": {job.error}" if job.error else "; results come when it is done")
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+        return _csv_response(f"{job.pk}-results.csv", RESULT_CSV_HEADER, batch_result_rows(job=job))
+
+
+class BatchJobErrorsApi(APIView):
+    content_negotiation_class = _JSONErrorsOnly
+
+    @extend_schema(responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
+                   summary="Rows that could not be scored, as CSV: line,column,problem")  # fmt: skip
+    def get(self, request: Request, job_id: str) -> Any:
+        job = _visible_job(request, job_id)
+        return _csv_response(f"{job.pk}-errors.csv", ERROR_CSV_HEADER, batch_error_rows(job=job))
+

@@ -1,0 +1,207 @@
+"""Bulk jobs through the services, in this process: formats, bad rows, refusals, exactly once, audit."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.db import connection
+
+from ml import schema
+from ml.data import DataFormatError, parse_applications
+from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
+from scoring.selectors import batch_result_rows
+from scoring.services.audit import audit_verify
+from scoring.services.batches import (
+    UploadTooLargeError,
+    batch_chunk_process,
+    batch_job_cancel,
+    batch_job_create,
+    batch_job_index,
+    batch_job_run_inline,
+)
+from scoring.services.files import applications_score
+
+pytestmark = pytest.mark.django_db
+
+
+def _create(data: bytes, name: str = "applications.txt") -> BatchJob:
+    pieces = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+    return batch_job_create(content=pieces, original_name=name, uploaded_by=None, channel=BatchJob.Channel.COMMAND)
+
+
+def _run(data: bytes, name: str = "applications.txt") -> BatchJob:
+    return batch_job_run_inline(job=_create(data, name))
+
+
+def _as_csv(text: str) -> bytes:
+    frame = parse_applications(text).frame
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _results(job: BatchJob) -> pd.DataFrame:
+    return pd.DataFrame(list(batch_result_rows(job=job)), columns=["ID_CLIENT", "p", "score", "decision", "reasons"])
+
+
+def test_original_format_is_scored_like_the_whole_file(active_version, trained, django_capture_on_commit_callbacks):
+    job = _run(trained["text"].encode("latin-1"))
+    assert (job.status, job.rows_total, job.rows_done, job.rows_failed) == ("done", 600, 600, 0)
+    assert job.chunks_done == job.chunks_total == 6
+    assert job.model_version == active_version and job.threshold == active_version.threshold
+    expected = applications_score(applications=parse_applications(trained["text"]))
+    got = _results(job)
+    assert got["ID_CLIENT"].tolist() == expected[schema.ID_COLUMN].tolist()  # file order
+    assert np.allclose(got["p"].astype(float), expected["probability_bad"], atol=1e-6)
+    assert got["decision"].tolist() == expected["decision"].tolist()
+    declined = got[got["decision"] == "decline"]
+    assert len(declined) and (declined["reasons"].str.len() > 0).all()
+
+
+def test_csv_and_gzip_give_the_same_decisions(active_version, trained):
+    plain = _results(_run(trained["text"].encode("latin-1")))
+    csv_gz = _run(gzip.compress(_as_csv(trained["text"])), name="applications.csv.gz")
+    assert csv_gz.layout["file_format"] == "csv" and csv_gz.layout["compressed"]
+    assert csv_gz.file_sha256 and csv_gz.rows_done == 600
+    pd.testing.assert_frame_equal(_results(csv_gz), plain)
+
+
+def test_bad_rows_are_listed_and_the_job_still_finishes(active_version, trained):
+    lines = trained["text"].encode("latin-1").split(b"\r\n")
+    fields = lines[4].split(b"\t")
+    fields[2] = b"99"  # PAYMENT_DAY outside its allowed values
+    lines[4] = b"\t".join(fields)
+    lines[250] = lines[250].rsplit(b"\t", 1)[0]  # one column short
+    job = _run(b"\r\n".join(lines))
+    assert (job.status, job.rows_done, job.rows_failed) == ("done", 598, 2)
+    errors = list(BatchRowError.objects.filter(job=job).values_list("line", "column", "problem"))
+    assert errors[0][:2] == (5, "PAYMENT_DAY") and "'99'" in errors[0][2]
+    assert errors[1][0] == 251 and "expected 53 columns, found 52" in errors[1][2]
+    assert not BatchResult.objects.filter(job=job, line__in=[5, 251]).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"ID_CLIENT;PAYMENT_DAY\r\n1;5\r\n", "semicolons"),
+        ("ID_CLIENT,PAYMENT_DAY\n".encode("utf-16"), "UTF-16"),
+        (b"ID_CLIENT,NOT_A_COLUMN\n1,2\n", "unknown columns: NOT_A_COLUMN"),
+        (b"a\tb\tc\r\nd\te\tf\r\n", "expected 53 TAB-separated columns"),
+    ],
+)
+def test_a_wrong_file_is_refused_at_once_and_leaves_nothing(active_version, batch_dir, data, message):
+    before = set(Path(batch_dir).iterdir())
+    with pytest.raises(DataFormatError, match=message):
+        _create(data)
+    assert not BatchJob.objects.exists()
+    assert set(Path(batch_dir).iterdir()) == before
+
+
+def test_header_only_csv_is_refused(active_version, trained):
+    header = _as_csv(trained["text"]).split(b"\n", 1)[0] + b"\n"
+    with pytest.raises(DataFormatError, match="header but no applications"):
+        _create(header)
+
+
+def test_an_upload_over_the_limit_is_refused(active_version, trained, settings, batch_dir):
+    settings.CREDITRISK_MAX_UPLOAD_BYTES = 10_000
+    before = set(Path(batch_dir).iterdir())
+    with pytest.raises(UploadTooLargeError, match="larger than the limit of 10,000 bytes"):
+        _create(trained["text"].encode("latin-1"))
+    assert set(Path(batch_dir).iterdir()) == before and not BatchJob.objects.exists()
+
+
+def test_a_truncated_gzip_is_refused_or_fails_the_job_with_the_reason(active_version, trained):
+    packed = gzip.compress(trained["text"].encode("latin-1"))
+    with pytest.raises(DataFormatError, match="truncated or corrupt"):
+        _create(packed[: len(packed) // 2])  # the break is in the head: refused at once
+    large = gzip.compress(trained["text"].encode("latin-1") * 8)
+    job = _run(large[: int(len(large) * 0.9)])  # the break is far in: found while indexing
+    assert job.status == "failed" and "truncated or corrupt" in job.error
+    assert not BatchResult.objects.filter(job=job).exists()
+
+
+def test_a_chunk_delivered_twice_is_stored_once(active_version, trained):
+    job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
+    chunk = job.chunks.first()
+    batch_chunk_process(chunk_id=chunk.pk)
+    batch_chunk_process(chunk_id=chunk.pk)  # a second delivery of the same task
+    job.refresh_from_db()
+    assert BatchResult.objects.filter(chunk=chunk).count() == chunk.line_count == 100
+    assert (job.chunks_done, job.rows_done) == (1, 100)
+
+
+def test_job_audit_chain_verifies_and_finds_an_edited_row(active_version, trained):
+    job = _run(trained["text"].encode("latin-1"))
+    checked, problems = audit_verify()
+    assert (checked, problems) == (6, [])
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # bypass the immutability trigger
+        cursor.execute("UPDATE scoring_batchresult SET decision = 'approve' WHERE job_id = %s AND line = 42", [job.pk])
+        cursor.execute("SET session_replication_role = DEFAULT")
+    _, problems = audit_verify()
+    assert any("rows of this batch chunk were edited" in str(p) for p in problems)
+
+
+def test_the_database_refuses_to_change_a_batch_result(active_version, trained):
+    from django.db import IntegrityError, transaction
+
+    job = _run(trained["text"].encode("latin-1"))
+    with pytest.raises(IntegrityError, match="batch audit record"), transaction.atomic():
+        BatchResult.objects.filter(job=job, line=1).update(decision="approve")
+    with pytest.raises(IntegrityError, match="batch audit record"), transaction.atomic():
+        BatchChunk.objects.filter(job=job).update(rows_done=0)
+    with pytest.raises(IntegrityError, match="batch audit record"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM scoring_batchresult WHERE job_id = %s", [job.pk])
+
+
+def test_cancel_skips_the_chunks_not_yet_done(active_version, trained):
+    job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
+    first, *rest = job.chunks.order_by("index")
+    batch_chunk_process(chunk_id=first.pk)
+    batch_job_cancel(job=job)
+    for chunk in rest:
+        batch_chunk_process(chunk_id=chunk.pk)
+    job.refresh_from_db()
+    assert (job.status, job.rows_done) == ("cancelled", 100)
+    assert BatchResult.objects.filter(job=job).count() == 100
+    assert set(job.chunks.values_list("status", flat=True)) == {"done", "cancelled"}
+
+
+def test_a_chunk_that_keeps_dying_is_given_up(active_version, trained, settings):
+    settings.CREDITRISK_MAX_ATTEMPTS = 2
+    job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
+    chunk = job.chunks.first()
+    BatchChunk.objects.filter(pk=chunk.pk).update(attempts=2)  # two deliveries died mid-task before
+    batch_chunk_process(chunk_id=chunk.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "given up after 2 attempts" in job.error
+
+
+def test_an_altered_model_artifact_fails_the_job_and_decides_nothing(active_version, trained, tmp_path, settings):
+    altered = tmp_path / "altered"
+    altered.mkdir()
+    (altered / trained["path"].name).write_bytes(trained["path"].read_bytes() + b"tampered")
+    settings.CREDITRISK_MODEL_DIR = altered
+    job = _run(trained["text"].encode("latin-1"))
+    assert job.status == "failed" and "refusing to load it" in job.error
+    assert not BatchResult.objects.filter(job=job).exists()
+
+
+def test_without_an_active_model_the_job_fails_with_the_reason(db, trained):
+    job = _run(trained["text"].encode("latin-1"))
+    assert job.status == "failed" and "no model version is active" in job.error
+
+
+def test_text_that_reads_as_a_number_column_is_an_error_not_a_crash(active_version, trained):
+    frame = pd.read_csv(io.BytesIO(_as_csv(trained["text"])), dtype=str, keep_default_na=False)
+    frame.loc[3, "PERSONAL_MONTHLY_INCOME"] = "lots"
+    frame.loc[7, "PERSONAL_MONTHLY_INCOME"] = "inf"
+    job = _run(frame.to_csv(index=False).encode())
+    assert (job.status, job.rows_failed) == ("done", 2)
+    problems = dict(BatchRowError.objects.filter(job=job).values_list("line", "problem"))
+    assert "not a number" in problems[5] and "not a finite number" in problems[9]
