@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from scoring.demo import demo_page
+from scoring.demo import demo_batch_detail, demo_batch_list, demo_batch_upload, demo_page
 from scoring.views import healthz
 
 urlpatterns = [
@@ -15,4 +15,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("", demo_page, name="demo"),
+    path("batches/", demo_batch_list, name="demo-batches"),
+    path("batches/upload/", demo_batch_upload, name="demo-batch-upload"),
+    path("batches/<uuid:job_id>/", demo_batch_detail, name="demo-batch"),
 ]

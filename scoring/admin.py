@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenAdmin
 
+from ml.data import DataFormatError
 from scoring.exports import csv_rows
-from scoring.models import Applicant, ModelVersion, ScoreRequest, WorkerHeartbeat
-from scoring.selectors import dashboard_figures
+from scoring.models import Applicant, BatchJob, ModelVersion, ScoreRequest, WorkerHeartbeat
+from scoring.selectors import batch_job_progress, dashboard_figures
+from scoring.services.batches import UploadTooLargeError, batch_job_cancel, batch_job_create
 from scoring.services.model_versions import model_version_activate
 
 TokenAdmin.raw_id_fields = ["user"]
@@ -107,6 +111,73 @@ class ScoreRequestAdmin(ReadOnlyAdmin):
         response = StreamingHttpResponse(csv_rows(header, rows), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="score-requests.csv"'
         return response
+
+
+class BatchUploadForm(forms.Form):
+    file = forms.FileField(help_text="Original PAKDD format (TAB, no header, latin-1) or CSV with a header row; "
+                                     "either may be gzip-compressed")  # fmt: skip
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(ReadOnlyAdmin):
+    list_display = ["original_name", "status", "rows", "percent", "rows_per_second", "eta", "model_version",
+                    "uploaded_by", "channel", "created_at"]  # fmt: skip
+    list_filter = ["status", "channel", "model_version", "created_at"]
+    search_fields = ["id", "original_name", "file_sha256"]
+    list_select_related = ["model_version", "uploaded_by"]
+    date_hierarchy = "created_at"
+    actions = ["cancel"]
+    readonly_fields = ["downloads"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        """The add page is an upload: the file becomes a job scored by the workers."""
+        form = BatchUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
+                                       uploaded_by=request.user, channel=BatchJob.Channel.ADMIN)  # fmt: skip
+            except (DataFormatError, UploadTooLargeError) as exc:
+                form.add_error("file", f"{upload.name}: {exc}")
+            else:
+                self.message_user(request, f"{job.original_name} is queued for scoring.", messages.SUCCESS)
+                return redirect("admin:scoring_batchjob_change", job.pk)
+        context = {**self.admin_site.each_context(request), "title": "Upload a file to score", "form": form,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/scoring/batchjob/upload.html", context, status=400 if form.errors else 200)
+
+    @admin.display(description="rows")
+    def rows(self, obj: BatchJob) -> str:
+        total = "?" if obj.rows_total is None else f"{obj.rows_total:,}"
+        return f"{obj.rows_done:,} scored, {obj.rows_failed:,} invalid of {total}"
+
+    @admin.display(description="%")
+    def percent(self, obj: BatchJob) -> Any:
+        return batch_job_progress(job=obj)["percent"]
+
+    @admin.display(description="rows/s")
+    def rows_per_second(self, obj: BatchJob) -> Any:
+        return batch_job_progress(job=obj)["rows_per_second"] or "-"
+
+    @admin.display(description="ETA (s)")
+    def eta(self, obj: BatchJob) -> Any:
+        eta = batch_job_progress(job=obj)["eta_seconds"]
+        return "-" if eta is None else round(eta)
+
+    @admin.display(description="downloads")
+    def downloads(self, obj: BatchJob) -> str:
+        links = format_html('<a href="{}">invalid rows (CSV)</a>', reverse("batch-errors", args=[obj.pk]))
+        if obj.status in (BatchJob.Status.DONE, BatchJob.Status.CANCELLED):
+            links = format_html('<a href="{}">decisions (CSV)</a> · {}', reverse("batch-results", args=[obj.pk]), links)
+        return links
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[BatchJob]) -> None:
+        cancelled = [batch_job_cancel(job=job) for job in queryset if not job.is_final]
+        self.message_user(request, f"{len(cancelled)} jobs cancelled; rows already scored stay on record.")
 
 
 @admin.register(WorkerHeartbeat)

@@ -1,4 +1,4 @@
-"""The demo page: score one applicant from a form, or a small CSV of applicants.
+"""The demo page: score one applicant from a form, a small CSV of applicants, or a whole file as a bulk job.
 
 It goes through the same serializer and services as the API, with channel ``ui``.
 """
@@ -10,13 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from ml import schema
 from ml.data import DataFormatError, decode, parse_applications, records_from_frame
-from scoring.models import ScoreRequest
-from scoring.selectors import model_version_get_active, score_request_wait_final
+from scoring.models import BatchJob, ScoreRequest
+from scoring.selectors import batch_job_list, batch_job_progress, model_version_get_active, score_request_wait_final
 from scoring.serializers import ApplicantInputSerializer
+from scoring.services.batches import UploadTooLargeError, batch_job_create
 from scoring.services.score_requests import score_request_create
 
 KEY_FIELDS = ("AGE", "PERSONAL_MONTHLY_INCOME", "PAYMENT_DAY", "RESIDENCIAL_STATE", "MONTHS_IN_RESIDENCE",
@@ -116,3 +117,32 @@ def _score_upload(request: HttpRequest) -> tuple[list[ScoreRequest | None], str]
             return [], f"Applicant {record.get(schema.ID_COLUMN)}: {serializer.errors}"
         inputs.append(serializer.validated_data)
     return _score_all(request, inputs), ""
+
+
+@login_required
+def demo_batch_upload(request: HttpRequest) -> HttpResponse:
+    """A whole file as a bulk job (any size up to the upload limit); then its progress page."""
+    upload = request.FILES.get("file") if request.method == "POST" else None
+    if upload is None:
+        return redirect("demo-batches")
+    try:
+        job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
+                               uploaded_by=request.user, channel=BatchJob.Channel.UI)  # fmt: skip
+    except (DataFormatError, UploadTooLargeError) as exc:
+        return demo_batch_list(request, upload_error=f"{upload.name}: {exc}")
+    return redirect("demo-batch", job_id=job.pk)
+
+
+@login_required
+def demo_batch_list(request: HttpRequest, upload_error: str = "") -> HttpResponse:
+    jobs = batch_job_list(user=request.user)[:20]
+    return render(request, "scoring/batches.html",
+                  {"jobs": [(job, batch_job_progress(job=job)) for job in jobs], "upload_error": upload_error,
+                   "max_upload_mb": settings.CREDITRISK_MAX_UPLOAD_BYTES // 1024**2},
+                  status=400 if upload_error else 200)  # fmt: skip
+
+
+@login_required
+def demo_batch_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = get_object_or_404(batch_job_list(user=request.user), pk=job_id)
+    return render(request, "scoring/batch.html", {"job": job, "progress": batch_job_progress(job=job)})

@@ -91,3 +91,31 @@ def test_model_card_is_shown_in_the_admin(staff_client, trained_version):
 def _copy(version: ModelVersion) -> dict:
     fields = [f.name for f in ModelVersion._meta.fields if f.name not in ("id", "created_at")]
     return {name: getattr(version, name) for name in fields}
+
+
+def test_staff_upload_a_batch_file_and_follow_its_progress(staff_client, active_version, trained, settings):
+    settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"  # scored below, in this process
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from scoring.models import BatchJob
+    from scoring.services.batches import batch_job_run_inline
+
+    upload = SimpleUploadedFile("portfolio.txt", trained["text"].encode("latin-1"))
+    response = staff_client.post("/admin/scoring/batchjob/add/", {"file": upload})
+    job = BatchJob.objects.get()
+    assert response.status_code == 302 and str(job.pk) in response["Location"]
+    assert job.channel == "admin" and job.uploaded_by.username == "ops"
+    batch_job_run_inline(job=job)
+    listing = staff_client.get("/admin/scoring/batchjob/").content.decode()
+    assert "600 scored, 0 invalid of 600" in listing and "100.0" in listing
+    detail = staff_client.get(f"/admin/scoring/batchjob/{job.pk}/change/").content.decode()
+    assert f"/api/v1/batches/{job.pk}/results/" in detail
+    assert staff_client.get(f"/api/v1/batches/{job.pk}/results/").status_code == 200
+
+
+def test_a_wrong_batch_file_is_refused_in_the_admin_form(staff_client, active_version):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("excel.csv", b"ID_CLIENT;PAYMENT_DAY\r\n1;5\r\n")
+    response = staff_client.post("/admin/scoring/batchjob/add/", {"file": upload})
+    assert response.status_code == 400 and "semicolons" in response.content.decode()

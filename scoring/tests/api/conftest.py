@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -22,27 +23,37 @@ from scoring.tests.factories import UserFactory
 REPO = Path(__file__).resolve().parents[3]
 
 
+def start_worker(*, database: str, queues: str, model_dir: Path, batch_dir: Path, name: str,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``celery worker`` as the Compose file runs it, on the test database; waits until it answers."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+           "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL, "CREDITRISK_MODEL_DIR": str(model_dir),
+           "CREDITRISK_HEARTBEAT_SECONDS": "1", "CREDITRISK_BATCH_DIR": str(batch_dir), **(extra_env or {})}  # fmt: skip
+    hostname = f"{name}-{os.getpid()}@%h"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", queues, "--concurrency", "1",
+         "--loglevel", "WARNING", "--hostname", hostname],
+        cwd=REPO, env=env, start_new_session=True,  # its own process group, so a test can kill it whole
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    destination = [hostname.replace("%h", socket.gethostname())]
+    while not celery_app.control.ping(destination=destination, timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)
+            pytest.fail(f"the Celery worker {name} did not start within 60 s")
+    return process
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir) -> Iterator[subprocess.Popen]:
-    """``celery worker`` as the Compose file runs it, bounded in time and always stopped."""
+    """A worker on the scoring and batch queues for the whole session, always stopped at the end."""
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
-    broker = django_settings.CELERY_BROKER_URL
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
-           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}", "CELERY_BROKER_URL": broker,
-           "CREDITRISK_MODEL_DIR": str(trained["folder"]), "CREDITRISK_HEARTBEAT_SECONDS": "1",
-           "CREDITRISK_BATCH_DIR": str(batch_dir)}  # fmt: skip
     celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", "scoring,batch", "--concurrency", "1",
-         "--loglevel", "WARNING", "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=REPO, env=env,
-    )  # fmt: skip
+    process = start_worker(database=database, queues="scoring,batch", model_dir=trained["folder"],
+                           batch_dir=batch_dir, name="test")  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the Celery worker did not start within 60 s")
         yield process
     finally:
         stop_process(process)
