@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKER_CONCURRENCY ?= 2
 export CREDITRISK_DATA_DIR ?= $(abspath ../shared/data/pakdd2010)
 
-.PHONY: run test install migrate train model eda check-data services clean bench-api
+.PHONY: run test install migrate train model eda check-data services clean bench-api bench-batch
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,9 @@ model: migrate check-data
 
 run: model
 	$(PY) manage.py ensure_demo_user
-	@echo "Starting the web server on http://$(HOST):$(PORT)/ and a Celery worker; Ctrl-C stops both."
+	@echo "Starting the web server on http://$(HOST):$(PORT)/ and a Celery worker (with the periodic sweep); Ctrl-C stops both."
 	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A creditrisk worker -Q scoring,batch --concurrency $(WORKER_CONCURRENCY) --loglevel INFO & \
+	$(VENV)/bin/celery -A creditrisk worker -B --schedule var/celerybeat-schedule -Q scoring,batch --concurrency $(WORKER_CONCURRENCY) --loglevel INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 services:
@@ -58,3 +58,7 @@ clean:
 # Benchmarks: commands, not tests. Figures go to docs/performance.md.
 bench-api: install services check-data
 	$(PY) scripts/bench_api.py --requests $${REQUESTS:-2000} --concurrency $${CONCURRENCY:-8}
+
+# A million-row file through the bulk API with 2 worker processes, beside its in-process floor.
+bench-batch: install services check-data
+	$(PY) scripts/bench_batch.py --rows $${ROWS:-1000000}
