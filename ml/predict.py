@@ -38,12 +38,16 @@ def score_and_explain_applications(
     excluded: Sequence[str] | None,
     scale: PointsScale,
     threshold: float,
+    reason_columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """``probability_bad, score, decision, reasons`` of every row, from one set of predict_proba calls.
 
-    ``reasons`` holds each row's reasons as JSON-ready dicts (see :mod:`ml.reasons`).
+    ``reasons`` holds each row's reasons as JSON-ready dicts (see :mod:`ml.reasons`);
+    ``reason_columns`` limits the inputs that may be reasons (default: all the model uses).
     """
-    probability, explained = score_and_explain(model, frame[list(schema.FEATURE_NAMES)], reference, excluded=excluded)
+    probability, explained = score_and_explain(
+        model, frame[list(schema.FEATURE_NAMES)], reference, excluded=excluded, columns=reason_columns
+    )
     return pd.DataFrame(
         {
             "probability_bad": probability,
@@ -52,3 +56,11 @@ def score_and_explain_applications(
             "reasons": [[reason.as_dict() for reason in reasons] for reasons in explained],
         }
     )
+
+
+def most_important(importance: Mapping[str, float], limit: int | None) -> list[str] | None:
+    """The ``limit`` inputs whose shuffling cost the model most AUC (None: no limit, every input)."""
+    if not limit or not importance:
+        return None
+    ranked = sorted(importance, key=lambda name: -importance[name])
+    return [name for name in ranked if name in schema.FEATURE_NAMES][:limit]

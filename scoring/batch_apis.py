@@ -129,7 +129,7 @@ class BatchJobListCreateApi(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         return Response(BatchJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(parameters=[FilterSerializer], summary="List batch jobs",
+    @extend_schema(parameters=[FilterSerializer], summary="List batch jobs", operation_id="v1_batches_list",
                    responses={200: BatchJobPageSerializer, 400: _INVALID,
                               404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
     def get(self, request: Request) -> Response:

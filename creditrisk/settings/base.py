@@ -197,6 +197,9 @@ CREDITRISK_HEARTBEAT_SECONDS = env.integer("CREDITRISK_HEARTBEAT_SECONDS", 10)
 CREDITRISK_BATCH_DIR = Path(env.string("CREDITRISK_BATCH_DIR", VAR_DIR / "batches"))
 CREDITRISK_BATCH_CHUNK_ROWS = env.integer("CREDITRISK_BATCH_CHUNK_ROWS", 20000)
 CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
+# Each candidate reason costs one more prediction of the row: in bulk, only the inputs the model
+# relies on most are candidates (0: every input, as for a single score). Reasons stay exact.
+CREDITRISK_BATCH_REASON_INPUTS = env.integer("CREDITRISK_BATCH_REASON_INPUTS", 12)
 CREDITRISK_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_MAX_UPLOAD_BYTES", 1024**3)
 # Work queued or running with no progress for this long is dispatched again by the periodic sweep
 # (a worker killed mid-task, a message lost with a Redis restart, a crash between commit and publish).

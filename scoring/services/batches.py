@@ -30,7 +30,7 @@ from django.utils import timezone
 from ml import schema
 from ml.batch import ChunkSpan, Layout, index_lines, inspect_head, parse_chunk, read_head, read_span
 from ml.data import DataFormatError, RowProblem
-from ml.predict import score_and_explain_applications
+from ml.predict import most_important, score_and_explain_applications
 from ml.registry import ArtifactIntegrityError
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
 from scoring.selectors import model_version_load, points_scale
@@ -215,6 +215,7 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
     scored = score_and_explain_applications(
         model, parsed.frame, reference=model_version.reference_applicant,
         excluded=model_version.excluded_features, scale=points_scale(), threshold=job.threshold,
+        reason_columns=most_important(model_version.feature_importance, settings.CREDITRISK_BATCH_REASON_INPUTS),
     )  # fmt: skip
     scored.insert(0, "line", parsed.lines)
     scored.insert(1, "external_id", parsed.frame[schema.ID_COLUMN].astype("Int64").to_numpy())

@@ -205,3 +205,13 @@ def test_text_that_reads_as_a_number_column_is_an_error_not_a_crash(active_versi
     assert (job.status, job.rows_failed) == ("done", 2)
     problems = dict(BatchRowError.objects.filter(job=job).values_list("line", "problem"))
     assert "not a number" in problems[5] and "not a finite number" in problems[9]
+
+
+def test_bulk_reasons_come_from_the_inputs_the_model_relies_on_most(active_version, trained, settings):
+    settings.CREDITRISK_BATCH_REASON_INPUTS = 2
+    active_version.feature_importance = {"AGE": 0.03, "PAYMENT_DAY": 0.02, "SEX": 0.5, "QUANT_CARS": 0.001}
+    active_version.save()
+    job = _run(trained["text"].encode("latin-1"))
+    columns = {reason["column"] for reasons in BatchResult.objects.filter(job=job).values_list("reasons", flat=True)
+               for reason in reasons}  # fmt: skip
+    assert columns and columns <= {"AGE", "PAYMENT_DAY"}  # SEX is excluded from the model: never a reason
