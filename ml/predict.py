@@ -58,9 +58,11 @@ def score_and_explain_applications(
     )
 
 
-def most_important(importance: Mapping[str, float], limit: int | None) -> list[str] | None:
+def most_important(
+    importance: Mapping[str, float], limit: int | None, excluded: Sequence[str] = ()
+) -> list[str] | None:
     """The ``limit`` inputs whose shuffling cost the model most AUC (None: no limit, every input)."""
     if not limit or not importance:
         return None
     ranked = sorted(importance, key=lambda name: -importance[name])
-    return [name for name in ranked if name in schema.FEATURE_NAMES][:limit]
+    return [name for name in ranked if name in schema.FEATURE_NAMES and name not in excluded][:limit]

@@ -215,7 +215,8 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
     scored = score_and_explain_applications(
         model, parsed.frame, reference=model_version.reference_applicant,
         excluded=model_version.excluded_features, scale=points_scale(), threshold=job.threshold,
-        reason_columns=most_important(model_version.feature_importance, settings.CREDITRISK_BATCH_REASON_INPUTS),
+        reason_columns=most_important(model_version.feature_importance, settings.CREDITRISK_BATCH_REASON_INPUTS,
+                                      model_version.excluded_features),
     )  # fmt: skip
     scored.insert(0, "line", parsed.lines)
     scored.insert(1, "external_id", parsed.frame[schema.ID_COLUMN].astype("Int64").to_numpy())
