@@ -208,10 +208,15 @@ def test_text_that_reads_as_a_number_column_is_an_error_not_a_crash(active_versi
 
 
 def test_bulk_reasons_come_from_the_inputs_the_model_relies_on_most(active_version, trained, settings):
-    settings.CREDITRISK_BATCH_REASON_INPUTS = 2
+    def reason_columns() -> set[str]:
+        job = _run(trained["text"].encode("latin-1"))
+        return {reason["column"] for reasons in BatchResult.objects.filter(job=job).values_list("reasons", flat=True)
+                for reason in reasons}  # fmt: skip
+
     active_version.feature_importance = {"AGE": 0.03, "PAYMENT_DAY": 0.02, "SEX": 0.5, "QUANT_CARS": 0.001}
     active_version.save()
-    job = _run(trained["text"].encode("latin-1"))
-    columns = {reason["column"] for reasons in BatchResult.objects.filter(job=job).values_list("reasons", flat=True)
-               for reason in reasons}  # fmt: skip
-    assert columns == {"AGE", "PAYMENT_DAY"}  # SEX, excluded from the model, is never a candidate
+    settings.CREDITRISK_BATCH_REASON_INPUTS = 0  # every input is a candidate
+    assert reason_columns() - {"AGE", "PAYMENT_DAY"}
+    settings.CREDITRISK_BATCH_REASON_INPUTS = 2
+    limited = reason_columns()
+    assert limited and limited <= {"AGE", "PAYMENT_DAY"}  # SEX, excluded from the model, is never a candidate
