@@ -129,3 +129,14 @@ def score_request_wait_final(*, score_request_id: Any, timeout: float) -> ScoreR
             return final
         time.sleep(pause)
         pause = min(pause * 1.5, 0.05)
+
+
+def score_request_decision_counts() -> dict[tuple[str, str], int]:
+    """How many scored requests ended in each (decision, channel): the audit records, counted."""
+    rows = (
+        ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE)
+        .values_list("decision", "channel")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {(decision, channel): n for decision, channel, n in rows}
