@@ -115,7 +115,7 @@ class ScoreRequestListApi(APIView):
         page = serializers.IntegerField(required=False, min_value=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
-    @extend_schema(parameters=[FilterSerializer], summary="List score requests",
+    @extend_schema(parameters=[FilterSerializer], summary="List score requests", operation_id="v1_score_requests_list",
                    responses={200: ScoreRequestPageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON})  # fmt: skip
     def get(self, request: Request) -> Response:
         # A plain dict: DRF would quietly skip an empty value of a QueryDict ("?status=").
