@@ -72,8 +72,8 @@ def dotenv_variables() -> set[str]:
 
 
 def test_compose_file_is_valid_against_the_compose_specification():
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in Draft7Validator(SCHEMA).iter_errors(compose())]
-    assert errors == []
+    errors = Draft7Validator(SCHEMA).iter_errors(compose())
+    assert [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in errors] == []
 
 
 @pytest.mark.parametrize("breakage", ["unknown_key", "bad_condition", "command_type"])
@@ -115,9 +115,10 @@ def test_worker_consumes_both_queues_with_concurrency_from_the_environment():
     command = worker["command"]
     assert command[command.index("-Q") + 1] == "scoring,batch"
     assert "--concurrency" not in command and "-c" not in command  # CELERY_WORKER_CONCURRENCY decides
-    assert service_environment("worker", {"SECRET_KEY": "k", "POSTGRES_PASSWORD": "p", "WORKER_CONCURRENCY": "6"})[
-        "WORKER_CONCURRENCY"
-    ] == "6"
+    environment = service_environment(
+        "worker", {"SECRET_KEY": "k", "POSTGRES_PASSWORD": "p", "WORKER_CONCURRENCY": "6"}
+    )
+    assert environment["WORKER_CONCURRENCY"] == "6"
 
 
 def test_compose_refuses_to_start_without_the_secrets():
@@ -200,7 +201,8 @@ def private_redis(tmp_path) -> Iterator[str]:
                                 "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 20
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
+        ping = ["redis-cli", "-p", str(port), "ping"]
+        while subprocess.run(ping, capture_output=True, text=True).stdout.strip() != "PONG":
             if time.monotonic() > deadline or process.poll() is not None:
                 pytest.fail("the private redis-server did not start within 20 s")
             time.sleep(0.1)
@@ -270,18 +272,23 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
         "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{web_port}",
         "CREDITRISK_WORKER_METRICS_PORT": str(metrics_port), "CREDITRISK_WORKER_METRICS_ADDR": "127.0.0.1",
     }  # fmt: skip
-    processes = []
+    processes, envs = [], {}
     try:
         for role in ("web", "worker"):
             (tmp_path / role).mkdir()
-            env = {**service_environment(role, variables), **local, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / role)}
-            processes.append(start(services[role]["command"], env, tmp_path / f"{role}.log"))
+            envs[role] = {
+                **service_environment(role, variables),
+                **local,
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / role),
+            }
+            processes.append(start(services[role]["command"], envs[role], tmp_path / f"{role}.log"))
         base_url = f"http://127.0.0.1:{web_port}"
         health_polls = wait_until_healthy(base_url, processes)
 
         request_id = uuid.uuid4().hex
         status, headers, body = post_json(
-            f"{base_url}/api/v1/score-requests/", applicant_inputs(seed=21)[0],
+            f"{base_url}/api/v1/score-requests/",
+            applicant_inputs(seed=21)[0],
             headers={"Authorization": f"Token {token}", "X-Forwarded-Proto": "https", "X-Request-ID": request_id},
         )
         assert status == 201, body
@@ -298,6 +305,10 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
         assert sum(metric_value(web_metrics, "creditrisk_http_requests_total", method="GET", route="healthz", status=s)
                    for s in ("200", "503")) == health_polls  # fmt: skip
         assert metric_value(web_metrics, "creditrisk_decisions_total", decision=body["decision"], channel="api") == 1
+        # The image's HEALTHCHECK command, against this gunicorn.
+        healthcheck = subprocess.run([sys.executable, "-m", "creditrisk.healthcheck"], cwd=REPO, timeout=30,
+                                     env={**envs["web"], "CREDITRISK_HEALTHCHECK_URL": f"{base_url}/healthz"})  # fmt: skip
+        assert healthcheck.returncode == 0
         _, _, task_metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert metric_value(task_metrics, "creditrisk_celery_tasks_total",
                             task="scoring.tasks.score_request_process_task", outcome="succeeded") == 1  # fmt: skip
@@ -305,8 +316,29 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
         for process in processes:
             stop_group(process)
     web_log, worker_log = ((tmp_path / f"{role}.log").read_text() for role in ("web", "worker"))
+    assert "concurrency: 1 (prefork)" in worker_log  # WORKER_CONCURRENCY, not a flag in the command
     assert any(f"request_id={request_id}" in line and "POST /api/v1/score-requests/ 201" in line
                for line in web_log.splitlines()), web_log[-3000:]  # fmt: skip
     # The worker's lines for this applicant carry the same request id, and the task's id.
     task_lines = [line for line in worker_log.splitlines() if f"request_id={request_id}" in line]
     assert any(re.search(r"task_id=[0-9a-f-]{36} .*succeeded", line) for line in task_lines), worker_log[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_compose_beat_command_starts_and_keeps_its_schedule_where_it_may_write(private_redis, tmp_path):
+    """The image runs as a non-root user that may write only under CREDITRISK_VAR_DIR (the `beat` volume)."""
+    variables = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": "unused"}
+    env = {**service_environment("beat", variables), "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+           "CELERY_BROKER_URL": f"{private_redis}/0", "CREDITRISK_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    (tmp_path / "var").mkdir()  # as the Dockerfile makes /app/var, owned by the image's user
+    beat = start(compose()["services"]["beat"]["command"], env, tmp_path / "beat.log")
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "var").glob("celerybeat-schedule*")):
+            assert beat.poll() is None, (tmp_path / "beat.log").read_text()
+            assert time.monotonic() < deadline, "beat wrote no schedule file within 60 s"
+            time.sleep(0.2)
+    finally:
+        stop_group(beat)
+    assert "beat: Starting..." in (tmp_path / "beat.log").read_text()

@@ -230,4 +230,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # One OpenAPI enum per shared choice set (drf-spectacular otherwise warns in `check --deploy`).
 from ml.schema import BRAZILIAN_STATES, YES_NO  # noqa: E402
 
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"YesNoEnum": list(YES_NO), "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"]}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "YesNoEnum": list(YES_NO),
+    "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"],
+}

@@ -6,8 +6,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scoring.models import ScoreRequest
-from scoring.tasks import score_request_process_task
 from scoring.services.score_requests import score_request_create
+from scoring.tasks import score_request_process_task
 from scoring.tests.factories import applicant_inputs, final_score_requests
 from tests.httpclient import metric_value
 
