@@ -59,14 +59,19 @@ def clear_multiprocess_dir() -> None:
             stale.unlink(missing_ok=True)
 
 
+def process_registry() -> CollectorRegistry:
+    """The counters of every process sharing ``PROMETHEUS_MULTIPROC_DIR``; this process's when unset."""
+    if multiprocess_dir() is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def exposition(*collectors: Any) -> bytes:
-    """The Prometheus text format for this process (or all processes sharing the folder) and ``collectors``."""
-    registry = CollectorRegistry(auto_describe=True)
-    if multiprocess_dir() is not None:
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry.register(REGISTRY)
-    for collector in collectors:
+    """The Prometheus text format of :func:`process_registry` and ``collectors``."""
+    registry = CollectorRegistry()
+    for collector in (process_registry(), *collectors):
         registry.register(collector)
     return generate_latest(registry)
 
@@ -140,12 +145,7 @@ def _serve_worker_metrics(**_: Any) -> None:
         return
     if multiprocess_dir() is None:
         logger.warning("PROMETHEUS_MULTIPROC_DIR is not set: pool processes' task counts will be missing")
-    registry = CollectorRegistry()
-    if multiprocess_dir() is not None:
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    start_http_server(port, addr=settings.CREDITRISK_WORKER_METRICS_ADDR, registry=registry)
+    start_http_server(port, addr=settings.CREDITRISK_WORKER_METRICS_ADDR, registry=process_registry())
     logger.info("task metrics on http://%s:%s/metrics", settings.CREDITRISK_WORKER_METRICS_ADDR, port)
 
 

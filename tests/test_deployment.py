@@ -232,21 +232,21 @@ def start(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.P
                                 start_new_session=True)  # fmt: skip
 
 
-def wait_until_healthy(base_url: str, processes: list[subprocess.Popen], timeout: float = 120) -> int:
-    """Poll /healthz until it answers 200 (database, broker, a live worker, an active model); return the polls."""
-    deadline, polls = time.monotonic() + timeout, 0
+def wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float = 120) -> int:
+    """Poll ``url`` until it answers 200; return how many answers it took."""
+    deadline, answers = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         if any(process.poll() is not None for process in processes):
             pytest.fail("gunicorn or the Celery worker exited during start-up")
         try:
-            status, _, _ = get(f"{base_url}/healthz")
-            polls += 1
+            status, _, _ = get(url)
+            answers += 1
             if status == 200:
-                return polls
+                return answers
         except OSError:
             pass
         time.sleep(0.3)
-    pytest.fail(f"/healthz did not answer 200 within {timeout} s")
+    pytest.fail(f"{url} did not answer 200 within {timeout} s")
 
 
 @pytest.mark.slow
@@ -283,7 +283,10 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
             }
             processes.append(start(services[role]["command"], envs[role], tmp_path / f"{role}.log"))
         base_url = f"http://127.0.0.1:{web_port}"
-        health_polls = wait_until_healthy(base_url, processes)
+        # This worker is consuming once its metrics port answers (worker_ready); /healthz alone could be
+        # satisfied by the heartbeat of another test's worker in the same database.
+        wait_until_up(f"http://127.0.0.1:{metrics_port}/metrics", processes)
+        health_polls = wait_until_up(f"{base_url}/healthz", processes)
 
         request_id = uuid.uuid4().hex
         status, headers, body = post_json(
