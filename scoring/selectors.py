@@ -182,3 +182,17 @@ def batch_error_rows(*, job: BatchJob) -> Iterator[tuple[Any, ...]]:
     return BatchRowError.objects.filter(job=job).order_by("line", "id").values_list(
         "line", "column", "problem"
     ).iterator(chunk_size=5000)
+
+
+def score_request_decision_counts() -> dict[tuple[str, str], int]:
+    """How many decisions of each (decision, channel): the audit records (bulk rows included), counted."""
+    rows = (
+        ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE)
+        .values_list("decision", "channel")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = {(decision, channel): n for decision, channel, n in rows}
+    for decision, n in BatchResult.objects.values_list("decision").annotate(n=Count("pk")).order_by():
+        counts[(decision, ScoreRequest.Channel.BATCH)] = counts.get((decision, ScoreRequest.Channel.BATCH), 0) + n
+    return counts

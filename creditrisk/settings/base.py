@@ -217,3 +217,42 @@ LOGGING = {
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["stdout"], "level": env.string("LOG_LEVEL", "INFO")},
 }
+
+# -- Request ids in every log line, metrics (deployment) ---------------------------------------
+from django_guid.integrations import CeleryIntegration  # noqa: E402
+
+INSTALLED_APPS += ["django_guid"]
+# First, so every later middleware's log lines carry the request id, and every answer is counted.
+MIDDLEWARE[:0] = ["django_guid.middleware.guid_middleware", "creditrisk.metrics.request_metrics_middleware"]
+# X-Request-ID is accepted from the caller (a proxy's id, if it is a UUID) or generated, echoed in the
+# response, and handed to the Celery tasks the request enqueues. https://django-guid.readthedocs.io/
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
+}
+LOGGING["filters"] = {
+    "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+    "task": {"()": "creditrisk.logs.TaskContext"},
+}
+LOGGING["formatters"]["line"] = {
+    "()": "creditrisk.logs.OneLineFormatter",
+    "format": "%(asctime)s %(levelname)s %(name)s request_id=%(correlation_id)s task_id=%(task_id)s %(message)s",
+}
+LOGGING["handlers"]["stdout"].update(stream="ext://sys.stdout", filters=["request_id", "task"])
+LOGGING["loggers"] = {"django_guid": {"level": "WARNING"}}  # it logs every generated id at INFO
+
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" when set (see creditrisk/metrics.py).
+METRICS_TOKEN = env.string("METRICS_TOKEN", "")
+# Each Celery worker serves its task counters on this port (0: not served).
+CREDITRISK_WORKER_METRICS_PORT = env.integer("CREDITRISK_WORKER_METRICS_PORT", 0)
+CREDITRISK_WORKER_METRICS_ADDR = env.string("CREDITRISK_WORKER_METRICS_ADDR", "0.0.0.0")
+# Beat keeps its last-run times here: writable by the image's non-root user.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# One OpenAPI enum per shared choice set (drf-spectacular otherwise warns in `check --deploy`).
+from ml.schema import BRAZILIAN_STATES, YES_NO  # noqa: E402
+
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "YesNoEnum": list(YES_NO),
+    "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"],
+}

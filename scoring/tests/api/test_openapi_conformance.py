@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
+from schemathesis.checks import positive_data_acceptance
 
 from creditrisk.wsgi import application
 from scoring.tests.factories import UserFactory
