@@ -39,21 +39,35 @@ def score_and_explain_applications(
     scale: PointsScale,
     threshold: float,
     reason_columns: Sequence[str] | None = None,
+    declined_only: bool = False,
 ) -> pd.DataFrame:
-    """``probability_bad, score, decision, reasons`` of every row, from one set of predict_proba calls.
+    """``probability_bad, score, decision, reasons`` of every row.
 
     ``reasons`` holds each row's reasons as JSON-ready dicts (see :mod:`ml.reasons`);
-    ``reason_columns`` limits the inputs that may be reasons (default: all the model uses).
+    ``reason_columns`` limits the inputs that may be reasons (default: all the model uses);
+    ``declined_only`` explains only the declined rows (the reasons an adverse-action notice
+    needs), which costs a fraction of explaining everyone when most are approved.
     """
-    probability, explained = score_and_explain(
-        model, frame[list(schema.FEATURE_NAMES)], reference, excluded=excluded, columns=reason_columns
-    )
+    X = frame[list(schema.FEATURE_NAMES)].reset_index(drop=True)
+    if declined_only:
+        probability = probability_bad(model, X)
+        explain_rows = np.flatnonzero(decisions(probability, threshold) == "decline")
+    else:
+        probability, explain_rows = np.empty(len(X)), np.arange(len(X))
+    reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(X))]
+    if len(explain_rows):
+        explained_probability, explained = score_and_explain(
+            model, X.iloc[explain_rows], reference, excluded=excluded, columns=reason_columns
+        )
+        probability[explain_rows] = explained_probability
+        for row, row_reasons in zip(explain_rows, explained, strict=True):
+            reasons[row] = [reason.as_dict() for reason in row_reasons]
     return pd.DataFrame(
         {
             "probability_bad": probability,
             "score": np.round(scale.points(probability)).astype(int),
             "decision": decisions(probability, threshold),
-            "reasons": [[reason.as_dict() for reason in reasons] for reasons in explained],
+            "reasons": reasons,
         }
     )
 

@@ -36,6 +36,7 @@ BASE_ENV = {
     "CREDITRISK_MODEL_DIR": str(REPO / "var" / "bench-models"),
     "API_THROTTLE_USER": "1000000/minute",
     "LOG_LEVEL": "WARNING",
+    "SECURE_SSL_REDIRECT": "false",  # plain HTTP on 127.0.0.1: no TLS proxy in front here
 }
 
 

@@ -200,6 +200,9 @@ CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
 # Each candidate reason costs one more prediction of the row: in bulk, only the inputs the model
 # relies on most are candidates (0: every input, as for a single score). Reasons stay exact.
 CREDITRISK_BATCH_REASON_INPUTS = env.integer("CREDITRISK_BATCH_REASON_INPUTS", 12)
+# "declined": reasons for the declined rows only (what an adverse-action notice needs), a fraction
+# of the cost; "all": every row, as for one applicant.
+CREDITRISK_BATCH_REASONS = env.choice("CREDITRISK_BATCH_REASONS", ["declined", "all"], "declined")
 CREDITRISK_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_MAX_UPLOAD_BYTES", 1024**3)
 # Work queued or running with no progress for this long is dispatched again by the periodic sweep
 # (a worker killed mid-task, a message lost with a Redis restart, a crash between commit and publish).

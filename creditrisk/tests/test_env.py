@@ -36,3 +36,15 @@ def test_a_required_variable_says_its_name(monkeypatch):
     monkeypatch.delenv("NEEDED", raising=False)
     with pytest.raises(ImproperlyConfigured, match="NEEDED is required"):
         env.string("NEEDED")
+
+
+def test_choice_refuses_anything_else(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from creditrisk import env
+
+    monkeypatch.setenv("CREDITRISK_TEST_CHOICE", "some")
+    with pytest.raises(ImproperlyConfigured, match="must be one of declined, all, not 'some'"):
+        env.choice("CREDITRISK_TEST_CHOICE", ["declined", "all"], "declined")
+    monkeypatch.setenv("CREDITRISK_TEST_CHOICE", "all")
+    assert env.choice("CREDITRISK_TEST_CHOICE", ["declined", "all"], "declined") == "all"

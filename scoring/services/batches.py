@@ -217,6 +217,7 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
         excluded=model_version.excluded_features, scale=points_scale(), threshold=job.threshold,
         reason_columns=most_important(model_version.feature_importance, settings.CREDITRISK_BATCH_REASON_INPUTS,
                                       model_version.excluded_features),
+        declined_only=settings.CREDITRISK_BATCH_REASONS == "declined",
     )  # fmt: skip
     scored.insert(0, "line", parsed.lines)
     scored.insert(1, "external_id", parsed.frame[schema.ID_COLUMN].astype("Int64").to_numpy())

@@ -220,3 +220,19 @@ def test_bulk_reasons_come_from_the_inputs_the_model_relies_on_most(active_versi
     settings.CREDITRISK_BATCH_REASON_INPUTS = 2
     limited = reason_columns()
     assert limited and limited <= {"AGE", "PAYMENT_DAY"}  # SEX, excluded from the model, is never a candidate
+
+
+def test_bulk_reasons_by_default_for_declined_rows_only(active_version, trained, settings):
+    probabilities = _results(_run(trained["text"].encode("latin-1")))["p"].astype(float)
+    active_version.threshold = float(probabilities.median())  # half approved, half declined
+    active_version.save()
+    declined_only = _results(_run(trained["text"].encode("latin-1")))
+    approved = declined_only[declined_only["decision"] == "approve"]
+    assert len(approved) > 100 and (approved["reasons"] == "").all()
+    assert (declined_only.loc[declined_only["decision"] == "decline", "reasons"] != "").mean() > 0.9
+    settings.CREDITRISK_BATCH_REASONS = "all"
+    everyone = _results(_run(trained["text"].encode("latin-1")))
+    assert (everyone.loc[everyone["decision"] == "approve", "reasons"] != "").any()
+    pd.testing.assert_frame_equal(everyone.drop(columns="reasons"), declined_only.drop(columns="reasons"))
+    declined = everyone["decision"] == "decline"
+    assert everyone.loc[declined, "reasons"].tolist() == declined_only.loc[declined, "reasons"].tolist()
