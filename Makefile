@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKER_CONCURRENCY ?= 2
 export CREDITRISK_DATA_DIR ?= $(abspath ../shared/data/pakdd2010)
 
-.PHONY: run test install migrate train model eda check-data services clean bench-api
+.PHONY: run test install migrate train model eda check-data services clean bench-api audit
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,3 +58,8 @@ clean:
 # Benchmarks: commands, not tests. Figures go to docs/performance.md.
 bench-api: install services check-data
 	$(PY) scripts/bench_api.py --requests $${REQUESTS:-2000} --concurrency $${CONCURRENCY:-8}
+
+# Known vulnerabilities of the installed packages (pip-audit, PyPI's advisory data); fails on any.
+# Packages PyPI could not be asked about are counted; AUDIT_FLAGS=--strict fails on those too.
+audit: install
+	$(PY) scripts/audit_dependencies.py $(AUDIT_FLAGS)
