@@ -144,6 +144,9 @@ class ScoreRequestDetailApi(APIView):
 
 
 class ScoreRequestReplayApi(APIView):
+    # JSON only, as creation: a form body would let DRF read "model_version=" as no version at all.
+    parser_classes = [JSONParser]
+
     class InputSerializer(serializers.Serializer):
         model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
                                                help_text="Default: the active version")

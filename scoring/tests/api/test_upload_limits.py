@@ -66,3 +66,11 @@ def test_the_demo_stops_a_gzip_bomb_without_expanding_it(officer, active_version
     assert "larger than 5,000,000 bytes once decompressed" in response.content.decode()
     assert peak < 50_000_000  # reading it whole took over 400 MB
     assert not ScoreRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_replay_takes_json_only(api, client_user, active_version):
+    """A form body "model_version=" was read by DRF as no version at all, against the schema's pattern."""
+    original = final_score_requests(active_version, 1, user=client_user)[0]
+    response = api.post(f"{URL}{original.id}/replay/", "model_version=", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
