@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKER_CONCURRENCY ?= 2
 export CREDITRISK_DATA_DIR ?= $(abspath ../shared/data/pakdd2010)
 
-.PHONY: run test install migrate train model eda check-data services clean bench-api bench-batch
+.PHONY: run test install migrate train model eda check-data services clean bench-api bench-batch audit
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,3 +62,8 @@ bench-api: install services check-data
 # A million-row file through the bulk API with 2 worker processes, beside its in-process floor.
 bench-batch: install services check-data
 	$(PY) scripts/bench_batch.py --rows $${ROWS:-1000000}
+
+# Known vulnerabilities of the installed packages (pip-audit, PyPI's advisory data); fails on any.
+# Packages PyPI could not be asked about are counted; AUDIT_FLAGS=--strict fails on those too.
+audit: install
+	$(PY) scripts/audit_dependencies.py $(AUDIT_FLAGS)

@@ -30,6 +30,7 @@ from ml.data import (
     DataFormatError,
     RowProblem,
     _canonical_header,
+    decode,
     detect_format,
     validate,
 )
@@ -84,19 +85,21 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> tuple[bytes, bool]:
 
 
 def decode_chunk(data: bytes) -> str:
-    """UTF-8 where it is valid, otherwise latin-1 (the original files' encoding); a BOM is dropped."""
+    """As :func:`ml.data.decode` reads a file (UTF-8, else Windows-1252, else latin-1), never refusing:
+    a chunk's odd bytes become row problems, not a failed chunk."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
 
 
 def inspect_head(head: bytes, *, compressed: bool = False) -> Layout:
     """The layout of a file from its first bytes; DataFormatError saying what is wrong otherwise."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head[:4096]:
-        raise DataFormatError("wrong encoding: the file looks like UTF-16 or binary; expected latin-1 or UTF-8 text")
+    decode(head)  # the whole-file checks: UTF-16, NUL bytes, binary content
     lines = [line for line in decode_chunk(head).splitlines() if line.strip()]
     if not lines:
         raise DataFormatError("the file is empty")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 import os
 import re
@@ -31,6 +30,8 @@ ORIGINAL_FORMAT = "pakdd"
 CSV_FORMAT = "csv"
 MAX_PROBLEMS_KEPT = 1000
 _GZIP_MAGIC = b"\x1f\x8b"
+_BINARY_BYTES = (*range(0, 9), 11, *range(14, 32), 127)
+_CONTROL = re.compile(schema.CONTROL_CHARACTERS)
 
 
 @dataclass(frozen=True)
@@ -136,24 +137,68 @@ def _s3_errors(uri: str) -> Iterator[None]:
         raise DataFormatError(f"cannot read {uri}: {exc}") from exc
 
 
-def decode(data: bytes) -> str:
-    """Text of a file: gzip undone, UTF-8 where it is valid, otherwise latin-1 as the original."""
+def decode(data: bytes, *, max_size: int | None = None) -> str:
+    """Text of a file: gzip undone, UTF-8 where it is valid, else Windows-1252, else latin-1 as the original.
+
+    ``max_size`` bounds the bytes after decompression, so a small upload cannot expand into gigabytes.
+    Windows-1252 is latin-1 with printable characters in place of control codes 0x80-0x9F; the
+    original files hold none of those bytes, so they read the same either way.
+    """
     if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE)) or b"\x00" in data[:4096]:
-        raise DataFormatError("wrong encoding: the file looks like UTF-16 or binary; expected latin-1 or UTF-8 text")
+        data = _gunzip(data, max_size)
+    elif max_size is not None and len(data) > max_size:
+        raise DataFormatError(f"the file is larger than {max_size:,} bytes")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataFormatError("wrong encoding: the file is UTF-16 (Unicode text); save it as UTF-8 or latin-1 text")
+    if b"\x00" in data:
+        raise DataFormatError("wrong encoding: the file holds NUL bytes, so it is binary or UTF-16; "
+                              "expected latin-1 or UTF-8 text")  # fmt: skip
+    if _looks_binary(data[:65536]):
+        raise DataFormatError("the file is not text (it looks binary); expected latin-1 or UTF-8 text")
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+        data = data[len(codecs.BOM_UTF8) :]  # Excel's "CSV UTF-8" starts with one
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _looks_binary(head: bytes) -> bool:
+    """More than 1% control bytes other than TAB, line ends and form feed: no text file has that many."""
+    controls = sum(head.count(bytes([code])) for code in _BINARY_BYTES)
+    return controls > len(head) / 100
+
+
+def _gunzip(data: bytes, max_size: int | None) -> bytes:
+    """Every member of a gzip file, stopping as soon as the output passes ``max_size``."""
+    output = bytearray()
+    while data:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: gzip header and trailer
+        try:
+            limit = 0 if max_size is None else max_size + 1 - len(output)
+            output += inflater.decompress(data, limit)
+        except zlib.error as exc:
+            raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
+        if max_size is not None and len(output) > max_size:
+            raise DataFormatError(f"the file is larger than {max_size:,} bytes once decompressed")
+        if not inflater.eof:
+            raise DataFormatError("the gzip file is truncated or corrupt (it ends before its end marker)")
+        data = inflater.unused_data.lstrip(b"\x00")  # gzip allows zero padding after a member
+    return bytes(output)
 
 
 # -- parsing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """Values as stripped strings under the schema's names, with the file line each row starts on."""
+
+    frame: pd.DataFrame
+    file_format: str
+    lines: np.ndarray
 
 
 def detect_format(first_line: str) -> str:
@@ -161,55 +206,95 @@ def detect_format(first_line: str) -> str:
     return CSV_FORMAT if first_field == schema.ID_COLUMN else ORIGINAL_FORMAT
 
 
-def parse_text(text: str) -> tuple[pd.DataFrame, str]:
-    """All values as stripped strings under the schema's names; structure checked, values not yet."""
+def parse_table(text: str) -> RawTable:
+    """Structure checked (columns, field counts, quoting), values not yet."""
+    # One line end from here on (CRLF, LF or a lone CR as old Mac exports), so line numbers are an editor's.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise DataFormatError("the file is empty")
     first_line = text.split("\n", 1)[0]
     file_format = detect_format(first_line)
-    if file_format == CSV_FORMAT:
-        frame = _parse_csv(text, first_line)
-    else:
-        frame = _parse_original(text)
-    if frame.empty:
+    rows, lines = _parse_csv(text, first_line) if file_format == CSV_FORMAT else _parse_original(text)
+    if rows.empty:
         raise DataFormatError("the file has a header but no applications")
-    return frame.apply(lambda s: s.str.strip()), file_format
+    return RawTable(rows.apply(lambda s: s.str.strip()), file_format, lines)
 
 
-def _read_table(text: str, **options: Any) -> pd.DataFrame:
-    try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, **options)
-    except pd.errors.ParserError as exc:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if found:
-            expected, line, saw = found.groups()
-            raise DataFormatError(f"line {line}: expected {expected} columns, found {saw}") from exc
-        raise DataFormatError(f"the file is not a readable table: {exc}") from exc
+def parse_text(text: str) -> tuple[pd.DataFrame, str]:
+    """All values as stripped strings under the schema's names; structure checked, values not yet."""
+    table = parse_table(text)
+    return table.frame, table.file_format
 
 
-def _parse_original(text: str) -> pd.DataFrame:
-    first = text.split("\n", 1)[0].rstrip("\r").split("\t")
+def _parse_original(text: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """TAB-separated, no header, no quoting: every non-blank line is one application."""
+    all_lines = pd.Series(text.split("\n"), dtype=object)
+    rows = all_lines[all_lines.str.strip(" ") != ""]
+    counts = (rows.str.count("\t") + 1).to_numpy()
     n_inputs = len(schema.INPUT_NAMES)
-    if len(first) not in (n_inputs, n_inputs + 1):
+    if counts[0] not in (n_inputs, n_inputs + 1):
         raise DataFormatError(
-            f"line 1: expected {n_inputs} TAB-separated columns (or {n_inputs + 1} with the label), "
-            f"found {len(first)}; a CSV file needs a header row starting with {schema.ID_COLUMN}"
+            f"line {rows.index[0] + 1}: expected {n_inputs} TAB-separated columns (or {n_inputs + 1} with the label), "
+            f"found {counts[0]}{_separator_hint(rows.iloc[0])}; a CSV file needs a header row starting with "
+            f"{schema.ID_COLUMN}"
         )
-    names = list(schema.INPUT_NAMES) + ([schema.LABEL] if len(first) > n_inputs else [])
-    _check_field_counts(text, "\t", len(names))
-    frame = _read_table(text, sep="\t", header=None, quoting=csv.QUOTE_NONE)
+    names = list(schema.INPUT_NAMES) + ([schema.LABEL] if counts[0] > n_inputs else [])
+    wrong = np.flatnonzero(counts != len(names))
+    if len(wrong):
+        raise DataFormatError(f"line {rows.index[wrong[0]] + 1}: expected {len(names)} columns, found {counts[wrong[0]]}")
+    frame = rows.str.split("\t", expand=True).reset_index(drop=True)
     frame.columns = names
-    return frame
+    return frame, rows.index.to_numpy() + 1
 
 
-def _parse_csv(text: str, first_line: str) -> pd.DataFrame:
-    sep = "\t" if "\t" in first_line else ","
-    header = [h.strip().strip('"').upper() for h in next(csv.reader([first_line], delimiter=sep))]
-    names = _canonical_header(header)
-    _check_field_counts(text, sep, len(names))
-    frame = _read_table(text, sep=sep, header=0)
-    frame.columns = names
-    return frame[[n for n in (*schema.INPUT_NAMES, schema.LABEL) if n in frame.columns]]
+def _separator_hint(line: str) -> str:
+    for name, separator in (("semicolons", ";"), ("commas", ",")):
+        if line.count(separator) >= len(schema.INPUT_NAMES) - 1:
+            return f" (the line seems separated by {name})"
+    return ""
+
+
+def _parse_csv(text: str, first_line: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """CSV with a header row, comma or TAB separated, quoted as spreadsheets write it."""
+    separator = "\t" if "\t" in first_line else ","
+    if separator == "," and first_line.count(";") > first_line.count(","):
+        raise DataFormatError("line 1 (header): the columns are separated by semicolons; "
+                              "save the file as CSV with commas, or TAB-separated")  # fmt: skip
+    records, lines = _csv_records(text, separator)
+    names = _canonical_header([h.strip().upper() for h in records[0]])
+    wrong = next((i for i, record in enumerate(records) if len(record) != len(names)), None)
+    if wrong is not None:
+        raise DataFormatError(f"line {lines[wrong]}: expected {len(names)} columns, found {len(records[wrong])}")
+    frame = pd.DataFrame(records[1:], columns=names, dtype=object)
+    frame = frame[[n for n in (*schema.INPUT_NAMES, schema.LABEL) if n in frame.columns]]
+    return frame, np.array(lines[1:], dtype=np.int64)
+
+
+def _csv_records(text: str, separator: str) -> tuple[list[list[str]], list[int]]:
+    """Non-blank records and the line each starts on (a quoted value may span lines)."""
+    reader = csv.reader(io.StringIO(text), delimiter=separator, strict=True)
+    records: list[list[str]] = []
+    lines: list[int] = []
+    start = 1
+    try:
+        for record in reader:
+            if any(value.strip() for value in record) or len(record) > 1:
+                records.append(record)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataFormatError(f"line {start}: {_csv_problem(str(exc))}") from exc
+    return records, lines
+
+
+def _csv_problem(message: str) -> str:
+    if "field larger than field limit" in message:
+        return "a value is longer than 131,072 characters (is a quote left open?)"
+    if "unexpected end of data" in message:
+        return "a quoted value is never closed"
+    if "expected after" in message:
+        return "a quote inside a value: quote the whole value and double the quotes inside it"
+    return f"not readable as CSV ({message})"
 
 
 def _canonical_header(header: list[str]) -> list[str]:
@@ -235,32 +320,24 @@ def _canonical_header(header: list[str]) -> list[str]:
     return names
 
 
-def _check_field_counts(text: str, sep: str, expected: int) -> None:
-    """Every non-blank line must hold ``expected`` fields: pandas would pad a short one silently."""
-    if '"' in text and sep == ",":
-        reader = csv.reader(io.StringIO(text), delimiter=sep)
-        for row in reader:
-            if row and len(row) != expected:
-                raise DataFormatError(f"line {reader.line_num}: expected {expected} columns, found {len(row)}")
-        return
-    lines = pd.Series(text.splitlines())
-    counts = (lines.str.count(sep) + 1).where(lines.str.strip() != "", expected).to_numpy()
-    wrong = np.flatnonzero(counts != expected)
-    if len(wrong):
-        raise DataFormatError(f"line {wrong[0] + 1}: expected {expected} columns, found {counts[wrong[0]]}")
-
-
 # -- validation ----------------------------------------------------------------------------------
 
 
 def validate(
-    raw: pd.DataFrame, *, header_lines: int = 0, max_problems: int | None = MAX_PROBLEMS_KEPT
+    raw: pd.DataFrame,
+    *,
+    header_lines: int = 0,
+    lines: np.ndarray | None = None,
+    max_problems: int | None = MAX_PROBLEMS_KEPT,
 ) -> tuple[pd.DataFrame, list[RowProblem], np.ndarray]:
     """Typed values of ``raw`` (strings) and the problems found, with the positions of bad rows.
 
     Numeric columns become float (NaN for missing); codes and text stay strings (None for missing).
+    Problems name ``lines[i]`` for row ``i`` (the file's line numbers), or else ``i + 1 + header_lines``.
     Only the first ``max_problems`` problems are listed (None: all of them).
     """
+    if lines is None:
+        lines = np.arange(len(raw)) + 1 + header_lines
     typed: dict[str, pd.Series] = {}
     bad = np.zeros(len(raw), dtype=bool)
     problems: list[RowProblem] = []
@@ -272,7 +349,7 @@ def validate(
             bad |= invalid
             room = None if max_problems is None else max(max_problems - len(problems), 0)
             for pos in np.flatnonzero(invalid)[:room]:
-                problems.append(RowProblem(int(pos) + 1 + header_lines, name, reasons[pos]))
+                problems.append(RowProblem(int(lines[pos]), name, reasons[pos]))
     frame = pd.DataFrame(typed, index=raw.index)
     if schema.LABEL in frame.columns:
         frame[schema.LABEL] = frame[schema.LABEL].where(~bad, "0").astype(int)
@@ -282,34 +359,46 @@ def validate(
 
 def _check_column(strings: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     missing = strings.isin(schema.MISSING_TOKENS + column.missing_tokens).to_numpy()
+    texts = strings.to_numpy(dtype=object)
     reasons = np.full(len(strings), "", dtype=object)
     invalid = np.zeros(len(strings), dtype=bool)
 
-    def flag(mask: np.ndarray, reason: Any) -> None:
+    def flag(mask: np.ndarray, problem: str, *, quote: bool = True) -> None:
         mask = mask & ~invalid
         invalid[mask] = True
-        reasons[mask] = reason[mask] if isinstance(reason, np.ndarray) else reason
+        # Quoting only the invalid cells: a repr of every cell of a large file costs seconds.
+        reasons[mask] = [f"{_shown(text)} {problem}" for text in texts[mask]] if quote else problem
 
-    quoted = strings.map(repr).to_numpy(dtype=object)
     if not column.nullable:
-        flag(missing, "a value is required")
+        flag(missing, "a value is required", quote=False)
     if column.is_numeric:
         numbers = pd.to_numeric(strings.where(~missing), errors="coerce").to_numpy(dtype=float)
-        flag(~missing & np.isnan(numbers), quoted + " is not a number")
-        flag(~missing & np.isinf(numbers), quoted + " is not a finite number")
+        flag(~missing & np.isnan(numbers), "is not a number")
+        flag(~missing & np.isinf(numbers), "is not a finite number")
         with np.errstate(invalid="ignore"):
             if column.kind is Kind.INTEGER:
-                flag(~missing & (numbers != np.round(numbers)), quoted + " is not a whole number")
+                flag(~missing & (numbers != np.round(numbers)), "is not a whole number")
             below = numbers < column.minimum if column.minimum is not None else np.zeros(len(numbers), bool)
             above = numbers > column.maximum if column.maximum is not None else np.zeros(len(numbers), bool)
-        flag(below | above, quoted + f" is outside {column.minimum:g} to {column.maximum:g}")
+        flag(below | above, f"is outside {column.minimum:g} to {column.maximum:g}")
         values = pd.Series(np.where(invalid | missing, np.nan, numbers), index=strings.index, dtype=float)
     else:
         if column.allowed:
             flag(~missing & ~strings.isin(column.allowed).to_numpy(),
-                 quoted + f" is not an allowed value ({', '.join(column.allowed)})")  # fmt: skip
+                 f"is not an allowed value ({', '.join(column.allowed)})")  # fmt: skip
+        if column.kind is Kind.TEXT:
+            if _CONTROL.search("".join(texts)):  # one search of the column first: almost always clean
+                flag(strings.str.contains(_CONTROL).to_numpy(dtype=bool),
+                     "holds a line break or another control character")  # fmt: skip
+            flag((strings.str.len() > schema.TEXT_MAX_LENGTH).to_numpy(),
+                 f"is longer than {schema.TEXT_MAX_LENGTH} characters")  # fmt: skip
         values = strings.astype(object).where(~(missing | invalid), None)
     return values, invalid, reasons
+
+
+def _shown(value: str) -> str:
+    """The value as a message quotes it: repr shows hidden characters; a long value is cut."""
+    return repr(value) if len(value) <= 40 else repr(value[:37]) + "..."
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -317,16 +406,15 @@ def _check_column(strings: pd.Series, column: Column) -> tuple[pd.Series, np.nda
 
 def parse_applications(text: str, *, require_label: bool = False, strict: bool = True) -> Applications:
     """Applications in ``text``; with ``strict``, any bad value rejects the whole file."""
-    raw, file_format = parse_text(text)
+    table = parse_table(text)
+    raw = table.frame
     if require_label and schema.LABEL not in raw.columns:
         raise DataFormatError(f"the file has no label column ({schema.LABEL_ALIASES[0]})")
-    header_lines = 1 if file_format == CSV_FORMAT else 0
-    frame, problems, bad = validate(raw, header_lines=header_lines)
+    frame, problems, bad = validate(raw, lines=table.lines)
     bad_count = int(bad.sum())
     if strict and bad_count:
         raise DataFormatError(f"{bad_count} of {len(raw)} rows have invalid values", problems, bad_count)
-    bad_lines = np.flatnonzero(bad) + 1 + header_lines
-    return Applications(frame[~bad], problems, bad_count, len(raw), file_format, bad_lines)
+    return Applications(frame[~bad], problems, bad_count, len(raw), table.file_format, table.lines[bad])
 
 
 def load_applications(uri: str | os.PathLike[str], *, require_label: bool = False, strict: bool = True) -> Applications:
@@ -344,11 +432,16 @@ def to_original_format(frame: pd.DataFrame) -> str:
         if column.kind is Kind.INTEGER or name == schema.LABEL:
             series = series.map(lambda v: "NULL" if pd.isna(v) else str(int(float(v))))
         elif column.kind is Kind.DECIMAL:
-            series = series.map(lambda v: "NULL" if pd.isna(v) else f"{float(v):g}")
+            # repr: the shortest text that reads back as the same float ("%g" would round 1234567.5 to 1.23457e+06)
+            series = series.map(lambda v: "NULL" if pd.isna(v) else _decimal_text(float(v)))
         else:
             series = series.map(lambda v: " " if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
         out[name] = series
     return out.to_csv(sep="\t", header=False, index=False, lineterminator="\r\n", quoting=csv.QUOTE_NONE)
+
+
+def _decimal_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def frame_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -49,6 +49,9 @@ def score_and_explain_applications(
     needs), which costs a fraction of explaining everyone when most are approved.
     """
     X = frame[list(schema.FEATURE_NAMES)].reset_index(drop=True)
+    if X.empty:  # a chunk of nothing but bad rows
+        return pd.DataFrame({"probability_bad": pd.Series(dtype=float), "score": pd.Series(dtype=int),
+                             "decision": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)})  # fmt: skip
     if declined_only:
         probability = probability_bad(model, X)
         explain_rows = np.flatnonzero(decisions(probability, threshold) == "decline")

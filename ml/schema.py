@@ -38,6 +38,9 @@ class Column:
 
 
 MISSING_TOKENS = ("NULL", "")  # after stripping: a single blank " " becomes ""
+TEXT_MAX_LENGTH = 120  # free text (cities, boroughs, zip prefixes): the longest name is far shorter
+# Free text never holds C0 or C1 control codes: a line break or a NUL in a city name is a broken file.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
 
 BRAZILIAN_STATES = (
     "AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",

@@ -12,12 +12,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring.models import ModelVersion, ScoreRequest
+from scoring.parsers import JSONParser
 from scoring.selectors import model_version_list, score_request_list, score_request_wait_final
 from scoring.serializers import ApplicantInputSerializer
 from scoring.services.files import NoActiveModelError
@@ -144,6 +144,9 @@ class ScoreRequestDetailApi(APIView):
 
 
 class ScoreRequestReplayApi(APIView):
+    # JSON only, as creation: a form body would let DRF read "model_version=" as no version at all.
+    parser_classes = [JSONParser]
+
     class InputSerializer(serializers.Serializer):
         model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
                                                help_text="Default: the active version")

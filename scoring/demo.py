@@ -24,6 +24,8 @@ KEY_FIELDS = ("AGE", "PERSONAL_MONTHLY_INCOME", "PAYMENT_DAY", "RESIDENCIAL_STAT
               "OCCUPATION_TYPE", "PROFESSION_CODE", "FLAG_RESIDENCIAL_PHONE", "FLAG_PROFESSIONAL_PHONE", "COMPANY",
               "RESIDENCE_TYPE", "QUANT_DEPENDANTS", "APPLICATION_SUBMISSION_TYPE", "PRODUCT")  # fmt: skip
 MAX_CSV_ROWS = 200
+MAX_UPLOAD_BYTES = 1_000_000
+MAX_TEXT_BYTES = 5_000_000  # once decompressed: a 1 MB gzip could otherwise expand to a gigabyte in memory
 FALLBACK_DEFAULTS = {"AGE": 35, "PERSONAL_MONTHLY_INCOME": 800, "PAYMENT_DAY": "10", "RESIDENCIAL_STATE": "SP",
                      "APPLICATION_SUBMISSION_TYPE": "Web", "PRODUCT": "1"}  # fmt: skip
 
@@ -102,10 +104,10 @@ def _score_all(request: HttpRequest, inputs: list[dict[str, Any]]) -> list[Score
 
 def _score_upload(request: HttpRequest) -> tuple[list[ScoreRequest | None], str]:
     upload = request.FILES["file"]
-    if upload.size > 1_000_000:
+    if upload.size > MAX_UPLOAD_BYTES:
         return [], "The demo takes files up to 1 MB; use the batch API for larger ones."
     try:
-        applications = parse_applications(decode(upload.read()), strict=True)
+        applications = parse_applications(decode(upload.read(), max_size=MAX_TEXT_BYTES), strict=True)
     except DataFormatError as exc:
         return [], str(exc)
     if len(applications.frame) > MAX_CSV_ROWS:

@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from ml import schema
 from ml.schema import Column, Kind
 
+_CONTROL = re.compile(schema.CONTROL_CHARACTERS)
+
+
+def _no_control_characters(value: str) -> None:
+    if _CONTROL.search(value):
+        raise serializers.ValidationError("Line breaks and other control characters are not allowed.")
+
 
 class TextField(serializers.CharField):
-    """Text only: DRF's CharField would also take a number and turn it into text."""
+    """Text only (DRF's CharField would also take a number), read as the file loader reads it.
+
+    Surrounding blanks are trimmed, the file format's missing markers (``NULL``; ``#DIV/0!`` for zip
+    prefixes) mean missing, and control characters are refused: the same applicant gets the same
+    values through the API as in a file.
+    """
+
+    def __init__(self, *, missing_markers: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.missing_markers = missing_markers
+        self.validators.append(_no_control_characters)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if isinstance(data, str) and data.strip() in self.missing_markers:
+            data = None
+        return super().run_validation(data)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -69,7 +93,12 @@ def _field(column: Column) -> serializers.Field:
         return cls(min_value=column.minimum, max_value=column.maximum, **options)
     if column.kind is Kind.CATEGORY:
         return _code_field(column, options)
-    return TextField(max_length=120, allow_blank=column.nullable, trim_whitespace=True, **options)
+    field = TextField(max_length=schema.TEXT_MAX_LENGTH, allow_blank=column.nullable, trim_whitespace=True,
+                      missing_markers=schema.MISSING_TOKENS + column.missing_tokens, **options)  # fmt: skip
+    # Blanks around the text are trimmed before any check, so the pattern lets them be.
+    pattern = rf"^\s*[^{schema.CONTROL_CHARACTERS[1:-1]}]*\s*$"
+    text = {"type": "string", "maxLength": schema.TEXT_MAX_LENGTH, "pattern": pattern}
+    return extend_schema_field({**text, "nullable": column.nullable, "description": column.description})(field)
 
 
 class ApplicantInputSerializer(serializers.Serializer):

@@ -106,7 +106,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    # DRF's parsers, with JSON nested too deeply for Python answered 400 rather than 500.
+    "DEFAULT_PARSER_CLASSES": ["scoring.parsers.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["scoring.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.string("API_THROTTLE_USER", "12000/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [

@@ -236,3 +236,11 @@ def test_bulk_reasons_by_default_for_declined_rows_only(active_version, trained,
     pd.testing.assert_frame_equal(everyone.drop(columns="reasons"), declined_only.drop(columns="reasons"))
     declined = everyone["decision"] == "decline"
     assert everyone.loc[declined, "reasons"].tolist() == declined_only.loc[declined, "reasons"].tolist()
+
+
+def test_a_chunk_of_nothing_but_bad_rows_is_listed_not_crashed(active_version, trained):
+    lines = trained["text"].encode("latin-1").split(b"\r\n")
+    for i in range(100, 200):  # the whole second chunk
+        lines[i] = lines[i].replace(b"\t", b"\tX", 1)
+    job = _run(b"\r\n".join(lines))
+    assert (job.status, job.rows_done, job.rows_failed) == ("done", 500, 100)

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.data import DataFormatError, iter_bytes
+from ml.data import DataFormatError, iter_bytes, load_applications
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
 from scoring.selectors import (
@@ -40,6 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         source, output = options["input"], options["output"]
         try:
+            if not options["skip_invalid"]:
+                # Refuse a file with any bad row before scoring anything, with the loader's message.
+                load_applications(source, strict=True)
             job = batch_job_create(content=iter_bytes(source), original_name=os.path.basename(str(source)),
                                    uploaded_by=None, channel=BatchJob.Channel.COMMAND)  # fmt: skip
             job = batch_job_run_inline(job=job, progress=self._progress)
@@ -52,11 +56,15 @@ class Command(BaseCommand):
                               for line, column, problem in list(batch_error_rows(job=job))[:5])  # fmt: skip
             raise CommandError(f"{source}: {job.rows_failed} of {job.rows_total} rows have invalid values "
                                f"({first}); nothing written. --skip-invalid scores the others.")  # fmt: skip
-        _write_atomically(output, RESULT_CSV_HEADER, batch_result_rows(job=job))
+        if job.rows_done == 0:
+            first = "".join(f"\n  line {line}, column {column or '-'}: {problem}"
+                            for line, column, problem in list(batch_error_rows(job=job))[:5])  # fmt: skip
+            raise CommandError(f"{source}: none of the {job.rows_total} rows is valid{first}")
+        _write_csv(output, RESULT_CSV_HEADER, batch_result_rows(job=job))
         self.stdout.write(f"scored {job.rows_done} applications into {output} (batch job {job.pk})")
         if job.rows_failed:
             errors = output.with_name(output.name + ".errors.csv")
-            _write_atomically(errors, ERROR_CSV_HEADER, batch_error_rows(job=job))
+            _write_csv(errors, ERROR_CSV_HEADER, batch_error_rows(job=job))
             self.stderr.write(f"{job.rows_failed} invalid rows skipped; listed in {errors}")
 
     def _progress(self, job: BatchJob) -> None:
@@ -68,14 +76,28 @@ class Command(BaseCommand):
                 self.stderr.write("")
 
 
-def _write_atomically(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Written beside ``path`` and renamed into place: a reader never sees half a file."""
-    handle = tempfile.NamedTemporaryFile("w", newline="", dir=path.parent or ".", prefix=f".{path.name}.",
-                                         delete=False, encoding="utf-8")  # fmt: skip
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    # Byte for byte what the API's download sends; cells a spreadsheet would run are neutralised.
+    _write_atomically(path, lambda handle: handle.writelines(csv_rows(header, rows)))
+
+
+def _write_atomically(path: Path, write: Callable[[IO[str]], Any]) -> None:
+    """``path`` appears complete or not at all: written beside it under a temporary name, then renamed."""
     try:
-        with handle:
-            handle.writelines(csv_rows(header, rows))  # byte for byte what the API's download sends
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+        with _temporary_beside(path) as (handle, temporary):
+            write(handle)
+            handle.close()
+            os.replace(temporary, path)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def _temporary_beside(path: Path) -> Iterator[tuple[IO[str], Path]]:
+    # Not mkstemp: its files are private (0600); the output gets the usual permissions.
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        with temporary.open("x", newline="") as handle:
+            yield handle, temporary
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -153,12 +153,11 @@ def test_model_versions_list_marks_the_active_one(api, active_version):
 
 
 @pytest.mark.django_db
-def test_each_user_is_throttled(api, active_version, settings, monkeypatch):
+def test_each_user_is_throttled(api, active_version, settings):
     from django.core.cache import cache
-    from rest_framework.throttling import UserRateThrottle
 
     cache.clear()
-    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "3/minute"}}
     statuses = [api.get(URL).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
 
