@@ -158,6 +158,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
 # Single scores and bulk work on separate queues, so a bulk job never starves a lender waiting on one.
 CELERY_TASK_ROUTES = {"scoring.tasks.score_request_process_task": {"queue": "scoring"}}
+CELERY_TASK_ROUTES["simulations.tasks.simulation_run_task"] = {"queue": "batch"}  # thousands of rows a run
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 1740)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -183,6 +184,9 @@ CREDITRISK_SCORE_MAX = env.decimal("CREDITRISK_SCORE_MAX", 850)
 # Decline when the probability of default reaches this. 0.25 is the break-even of the default
 # economics (25% margin on a good client, 75% loss on a bad one) until a simulation sets a policy.
 CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
+# Lending simulations: uploaded test files are kept here for audit; larger uploads are refused (413).
+CREDITRISK_SIMULATION_DIR = Path(env.string("CREDITRISK_SIMULATION_DIR", VAR_DIR / "simulations"))
+CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 
 # How long POST /api/v1/score-requests/ waits for the worker before answering 202 with the id.
 CREDITRISK_SCORE_WAIT_SECONDS = env.decimal("CREDITRISK_SCORE_WAIT_SECONDS", 5.0)
