@@ -58,3 +58,8 @@ clean:
 # Benchmarks: commands, not tests. Figures go to docs/performance.md.
 bench-api: install services check-data
 	$(PY) scripts/bench_api.py --requests $${REQUESTS:-2000} --concurrency $${CONCURRENCY:-8}
+
+# The lending simulation on the rows the active model held out; charts into docs/figures.
+.PHONY: simulate
+simulate: migrate
+	$(PY) manage.py simulate --figures docs/figures

@@ -57,13 +57,15 @@ class Economics:
         for name, value in not_negative.items():
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number of at least 0, not {value!r}")
-        if self.cost_of_funds >= self.margin:
-            raise ValueError("cost_of_funds must be below the margin: otherwise no loan is worth making")
 
     @property
     def break_even(self) -> float:
-        """The probability of default at which an approval earns nothing on average."""
-        return (self.margin - self.cost_of_funds) / (self.margin + self.loss_given_default)
+        """The probability of default at which an approval earns nothing on average.
+
+        0 when funding costs eat the whole margin: then no loan is worth making, and the oracle
+        itself approves nobody.
+        """
+        return max(0.0, (self.margin - self.cost_of_funds) / (self.margin + self.loss_given_default))
 
     @property
     def is_default(self) -> bool:
@@ -280,7 +282,7 @@ def threshold_choice_for(*, validation: pd.DataFrame, economics: Economics, **op
 
 def bootstrap_intervals(approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike,
                         economics: Economics, *, n_boot: int = 1000, level: float = 0.95,
-                        random_state: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
+                        random_state: int = 0) -> dict[str, dict[str, float | None]]:  # fmt: skip
     """Percentile intervals of profit and of the references, resampling applicants.
 
     The decisions are held fixed: this is the uncertainty of measuring them on a test set of this
@@ -303,7 +305,9 @@ def bootstrap_intervals(approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: n
         captured = np.where(oracle > everyone, (policy - everyone) / (oracle - everyone), np.nan)
     low, high = (1 - level) / 2, 1 - (1 - level) / 2
 
-    def interval(values: np.ndarray) -> dict[str, float]:
+    def interval(values: np.ndarray) -> dict[str, float | None]:
+        if np.isnan(values).all():  # e.g. the share of an uplift that no resample has (no bad client at all)
+            return {"low": None, "high": None}
         return {"low": float(np.nanquantile(values, low)), "high": float(np.nanquantile(values, high))}
 
     return {

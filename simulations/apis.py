@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,44 +54,51 @@ class SimulationRunOutputSerializer(serializers.ModelSerializer):
         return f"/api/v1/simulations/{run.id}/decisions/" if run.status == SimulationRun.Status.DONE else None
 
 
+class SimulationParametersSerializer(serializers.Serializer):
+    model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
+                                           help_text="Default: the active version")  # fmt: skip
+    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                       help_text="Evaluate this cut-off instead of the policy's")  # fmt: skip
+    apply_threshold = serializers.BooleanField(default=False, help_text="Staff only: store the run's cut-off "
+                                               "as the model's policy threshold")  # fmt: skip
+    bootstrap_samples = serializers.IntegerField(default=1000, min_value=100, max_value=10000)
+    # Economics (defaults in docs/simulation.md); the ranges keep every value meaningful and finite.
+    exposure = serializers.FloatField(required=False, min_value=0.01, max_value=1e9)
+    margin = serializers.FloatField(required=False, min_value=0.0001, max_value=10)
+    loss_given_default = serializers.FloatField(required=False, min_value=0, max_value=10)
+    income_multiple = serializers.FloatField(required=False, min_value=0.01, max_value=1000)
+    exposure_cap = serializers.FloatField(required=False, min_value=0.01, max_value=1e9)
+    cost_per_application = serializers.FloatField(required=False, min_value=0, max_value=1e9)
+    cost_of_funds = serializers.FloatField(required=False, min_value=0, max_value=10)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["economics"] = Economics.from_dict(attrs)
+        except ValueError as exc:
+            raise serializers.ValidationError({"economics": [str(exc)]}) from exc
+        return attrs
+
+
+class SimulationUploadSerializer(SimulationParametersSerializer):
+    file = serializers.FileField(required=False, help_text="A labelled file (either format, optionally gzip); "
+                                                           "default: the model's holdout rows")  # fmt: skip
+
+
 class SimulationRunCreateApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
-
-    class InputSerializer(serializers.Serializer):
-        file = serializers.FileField(required=False, help_text="A labelled file (either format, optionally "
-                                                               "gzip); default: the model's holdout rows")  # fmt: skip
-        model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
-                                               help_text="Default: the active version")  # fmt: skip
-        threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                           help_text="Evaluate this cut-off instead of the policy's")  # fmt: skip
-        apply_threshold = serializers.BooleanField(default=False, help_text="Staff only: store the run's cut-off "
-                                                   "as the model's policy threshold")  # fmt: skip
-        bootstrap_samples = serializers.IntegerField(default=1000, min_value=100, max_value=10000)
-        exposure = serializers.FloatField(required=False)
-        margin = serializers.FloatField(required=False)
-        loss_given_default = serializers.FloatField(required=False)
-        income_multiple = serializers.FloatField(required=False)
-        exposure_cap = serializers.FloatField(required=False)
-        cost_per_application = serializers.FloatField(required=False)
-        cost_of_funds = serializers.FloatField(required=False)
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            try:
-                attrs["economics"] = Economics.from_dict(attrs)
-            except ValueError as exc:
-                raise serializers.ValidationError({"economics": [str(exc)]}) from exc
-            return attrs
+    parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
-        request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
+        request={"application/json": SimulationParametersSerializer, "multipart/form-data": SimulationUploadSerializer},
         responses={202: SimulationRunOutputSerializer, 400: _INVALID,
                    403: OpenApiResponse(ErrorSerializer, description="apply_threshold is for staff only"),
+                   404: OpenApiResponse(ErrorSerializer, description="No such model version"),
                    409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
                    413: OpenApiResponse(ErrorSerializer, description="The file is too large"), **_COMMON},
         summary="Start a lending simulation (runs on a worker; poll the returned id)",
     )  # fmt: skip
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        multipart = (request.content_type or "").startswith("multipart/")
+        data = (SimulationUploadSerializer if multipart else SimulationParametersSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if values["apply_threshold"] and not request.user.is_staff:
@@ -146,15 +153,17 @@ class SimulationRunPageSerializer(serializers.Serializer):
 
 
 class SimulationRunListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class SimulationFilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=SimulationRun.Status.choices, required=False)
         page = serializers.IntegerField(required=False, min_value=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
-    @extend_schema(parameters=[FilterSerializer], summary="List simulations (your own; staff: everyone's)",
-                   responses={200: SimulationRunPageSerializer, 400: _INVALID, **_COMMON})  # fmt: skip
+    @extend_schema(parameters=[SimulationFilterSerializer], summary="List simulations (your own; staff: everyone's)",
+                   operation_id="v1_simulations_list",
+                   responses={200: SimulationRunPageSerializer, 400: _INVALID,
+                              404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters = self.SimulationFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = simulation_run_list(user=request.user, status=filters.validated_data.get("status"))
         paginator = SimulationRunPagination()

@@ -182,7 +182,8 @@ CREDITRISK_SCORE_PDO = env.decimal("CREDITRISK_SCORE_PDO", 20)
 CREDITRISK_SCORE_MIN = env.decimal("CREDITRISK_SCORE_MIN", 300)
 CREDITRISK_SCORE_MAX = env.decimal("CREDITRISK_SCORE_MAX", 850)
 # Decline when the probability of default reaches this. 0.25 is the break-even of the default
-# economics (25% margin on a good client, 75% loss on a bad one) until a simulation sets a policy.
+# economics (25% margin on a good client, 75% loss on a bad one); the fallback for a model that kept
+# no validation predictions to choose its profit-maximising cut-off on (train chooses one).
 CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
 # Lending simulations: uploaded test files are kept here for audit; larger uploads are refused (413).
 CREDITRISK_SIMULATION_DIR = Path(env.string("CREDITRISK_SIMULATION_DIR", VAR_DIR / "simulations"))

@@ -65,10 +65,17 @@ def test_exposure_as_a_multiple_of_income_with_a_cap():
 
 
 @pytest.mark.parametrize("values", [{"exposure": 0}, {"margin": -0.1}, {"loss_given_default": float("nan")},
-                                    {"cost_of_funds": 0.3}, {"exposure_cap": -5}])  # fmt: skip
+                                    {"cost_per_application": -1}, {"exposure_cap": -5}])  # fmt: skip
 def test_impossible_economics_are_refused(values):
     with pytest.raises(ValueError):
         Economics(**values)
+
+
+def test_when_funding_costs_eat_the_margin_no_loan_is_worth_making():
+    economics = Economics(cost_of_funds=0.3)
+    summary = simulate(PROBABILITY, BAD, FIXED, threshold=0.25, economics=economics)
+    assert economics.break_even == 0 and summary["approved_oracle"] == 0 and summary["profit_oracle"] == 0
+    assert summary["profit"] == 2 * -50 - 1050
 
 
 def test_default_economics_break_even_at_a_quarter():
@@ -163,6 +170,15 @@ def test_bootstrap_interval_contains_the_measured_profit_and_narrows_with_more_r
     again = bootstrap_intervals(approved[:2000], bad[:2000], np.full(2000, 1000.0), Economics(), n_boot=300)
     assert again["profit"] == bootstrap_intervals(approved[:2000], bad[:2000], np.full(2000, 1000.0), Economics(),
                                                   n_boot=300)["profit"]  # fmt: skip
+
+
+def test_a_test_set_without_bad_clients_has_no_uplift_to_share():
+    summary = simulate(PROBABILITY, np.zeros(6, dtype=bool), FIXED, threshold=0.25, economics=Economics())
+    assert summary["uplift_captured"] is None and summary["profit_oracle"] == summary["profit_approve_all"] == 1500
+    ci = bootstrap_intervals(approve(PROBABILITY, 0.25), np.zeros(6, dtype=bool), FIXED, Economics(), n_boot=50)
+    assert ci["uplift_captured"] == {"low": None, "high": None} and ci["profit"]["low"] >= 0
+    report = simulation_report(_scored(50).assign(**{schema.LABEL: 0}), threshold=0.3, economics=Economics(), n_boot=50)
+    assert report.summary["roc_auc"] is None and report.charts["roc"]["true_positive_rate"] == []
 
 
 def test_curves_for_the_report():

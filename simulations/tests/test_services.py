@@ -108,3 +108,13 @@ def test_the_task_goes_to_the_batch_queue():
 
     route = app.amqp.router.route({}, "simulations.tasks.simulation_run_task")
     assert route["queue"].name == "batch"
+
+
+def test_a_file_without_any_bad_client_still_reports(model_version, labelled_test_file):
+    lines = labelled_test_file.read_bytes().decode("latin-1").split("\r\n")
+    good = "\r\n".join(line.rsplit("\t", 1)[0] + "\t0" for line in lines if line) + "\r\n"
+    labelled_test_file.write_text(good, encoding="latin-1", newline="")
+    run = _run(data_uri=str(labelled_test_file))
+    assert run.status == "done", run.error
+    assert run.summary["uplift_captured"] is None and run.summary["bad_rate_approved"] == 0
+    assert run.intervals["uplift_captured"] == {"low": None, "high": None}

@@ -8,6 +8,7 @@ from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
+from schemathesis.checks import positive_data_acceptance
 
 from creditrisk.wsgi import application
 from scoring.tests.factories import UserFactory
@@ -33,4 +34,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_api_conforms_to_its_schema(case, db):
     user, _ = UserFactory._meta.model.objects.get_or_create(username="schema-client")
     token, _ = Token.objects.get_or_create(user=user)
-    case.call_and_validate(headers={"Authorization": f"Token {token.key}"})
+    # What an uploaded file holds is beyond what a schema can say: a schema-valid upload may still be
+    # refused with a 400 that names the problem.
+    excluded = [positive_data_acceptance] if case.media_type == "multipart/form-data" else []
+    case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, excluded_checks=excluded)

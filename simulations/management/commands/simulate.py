@@ -42,8 +42,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         economics = _economics(options)
         version = _model_version(options["model_version"])
-        if options["threshold"] is not None and not 0 < options["threshold"] <= 1:
-            raise CommandError("--threshold must be above 0 and at most 1")
+        if options["threshold"] is not None and not 0 <= options["threshold"] <= 1:
+            raise CommandError("--threshold must be a probability, from 0 to 1")
         try:
             run = simulation_run_create(
                 requested_by=None, economics=economics, model_version=version, data_uri=options["data"],
