@@ -338,17 +338,17 @@ def roc_points(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, n_points: int
     }
 
 
-def score_distributions(score: npt.ArrayLike, bad: npt.ArrayLike, *, low: int = 300, high: int = 850,
-                        width: int = 25) -> dict[str, list[float]]:  # fmt: skip
-    """Share of goods and of bads in each band of credit points."""
-    edges = np.arange(low, high + width, width)
+def score_distributions(score: npt.ArrayLike, bad: npt.ArrayLike, *, bins: int = 30) -> dict[str, list[float]]:
+    """Share of goods and of bads in each band of credit points, over the range the scores span."""
     score, bad = np.asarray(score, dtype=float), np.asarray(bad, dtype=bool)
+    low, high = (float(np.floor(score.min())), float(np.ceil(score.max()))) if len(score) else (0.0, 1.0)
+    edges = np.linspace(low, max(high, low + 1), bins + 1)
 
     def shares(values: np.ndarray) -> list[float]:
-        counts, _ = np.histogram(np.clip(values, low, high), bins=edges)
+        counts, _ = np.histogram(values, bins=edges)
         return (counts / max(len(values), 1)).round(5).tolist()
 
-    return {"edges": edges.tolist(), "goods": shares(score[~bad]), "bads": shares(score[bad])}
+    return {"edges": edges.round(2).tolist(), "goods": shares(score[~bad]), "bads": shares(score[bad])}
 
 
 def curve_for_report(curve: pd.DataFrame) -> dict[str, list[float | None]]:
@@ -364,25 +364,30 @@ AGE_BAND_LABELS = ("under 25", "25-34", "35-44", "45-54", "55-64", "65 and over"
 
 
 def age_bands(age: pd.Series) -> pd.Series:
+    """Age bands as an ordered category, youngest first, ``missing`` last."""
     bands = pd.cut(age.astype(float), bins=list(AGE_BAND_EDGES), right=False, labels=list(AGE_BAND_LABELS))
-    return bands.astype(object).where(bands.notna(), "missing")
+    return bands.cat.add_categories("missing").fillna("missing")
 
 
 def fairness_table(group: pd.Series, approved: npt.ArrayLike, bad: npt.ArrayLike, *,
-                   min_reference_share: float = 0.05) -> pd.DataFrame:  # fmt: skip
+                   min_reference_share: float = 0.05, min_flag_applicants: int = 50) -> pd.DataFrame:  # fmt: skip
     """Approval and bad rates by group, with the adverse impact ratio.
 
     The ratio is a group's approval rate over the reference group's: the highest approval rate
     among groups holding at least ``min_reference_share`` of the applicants (a handful of
-    applicants should not set the bar for everyone). Below 0.8 is the usual flag.
+    applicants should not set the bar for everyone). Below 0.8 is the usual flag; a group of
+    fewer than ``min_flag_applicants`` is marked small rather than flagged, its rate being noise.
+    Groups keep the order of a categorical ``group`` (else sorted), with ``missing`` last.
     """
-    frame = pd.DataFrame({"group": group.astype(object).where(group.notna(), "missing").astype(str).to_numpy(),
-                          "approved": np.asarray(approved, dtype=bool), "bad": np.asarray(bad, dtype=bool)})  # fmt: skip
+    labels = group.astype(object).where(group.notna(), "missing").astype(str)
+    frame = pd.DataFrame({"group": labels.to_numpy(), "approved": np.asarray(approved, dtype=bool),
+                          "bad": np.asarray(bad, dtype=bool)})  # fmt: skip
     frame["bad_approved"] = frame["bad"] & frame["approved"]
-    table = frame.groupby("group", sort=True).agg(
+    table = frame.groupby("group").agg(
         applicants=("approved", "size"), approved=("approved", "sum"), bads=("bad", "sum"),
         bads_approved=("bad_approved", "sum"),
     )  # fmt: skip
+    table = table.reindex(_group_order(group, table.index))
     table["share_of_applicants"] = table["applicants"] / table["applicants"].sum()
     table["approval_rate"] = table["approved"] / table["applicants"]
     table["bad_rate"] = table["bads"] / table["applicants"]
@@ -390,8 +395,17 @@ def fairness_table(group: pd.Series, approved: npt.ArrayLike, bad: npt.ArrayLike
     eligible = table[table["share_of_applicants"] >= min_reference_share]
     reference = (eligible if len(eligible) else table)["approval_rate"].max()
     table["adverse_impact_ratio"] = table["approval_rate"] / reference if reference > 0 else np.nan
-    table["below_four_fifths"] = table["adverse_impact_ratio"] < FOUR_FIFTHS
-    return table.drop(columns=["bads_approved"]).reset_index()
+    table["small_group"] = table["applicants"] < min_flag_applicants
+    table["below_four_fifths"] = (table["adverse_impact_ratio"] < FOUR_FIFTHS) & ~table["small_group"]
+    return table.drop(columns=["bads_approved"]).rename_axis("group").reset_index()
+
+
+def _group_order(group: pd.Series, present: pd.Index) -> list[str]:
+    if isinstance(group.dtype, pd.CategoricalDtype):
+        order = [str(c) for c in group.cat.categories if str(c) in present]
+    else:
+        order = sorted(name for name in present if name != "missing")
+    return order + [name for name in present if name not in order]
 
 
 def cramers_v(x: pd.Series, y: pd.Series) -> float:

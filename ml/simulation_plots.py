@@ -81,9 +81,11 @@ def fairness_chart(summary: dict[str, Any], fairness: dict[str, Any]) -> bytes:
 
 
 def _fairness_bars(ax: Axes, name: str, rows: list[dict[str, Any]], four_fifths: float) -> None:
-    labels = [str(row["group"]) for row in rows]
+    labels = [f"{row['group']}{' (small)' if row['small_group'] else ''}" for row in rows]
     rates = [row["approval_rate"] for row in rows]
-    colours = ["#c0392b" if row["below_four_fifths"] else "#417690" for row in rows]
+    # Red: below four fifths of the reference; grey: too small a group to judge.
+    colours = ["#c0392b" if row["below_four_fifths"] else "#b0b0b0" if row["small_group"] else "#417690"
+               for row in rows]  # fmt: skip
     ax.bar(labels, rates, color=colours)
     reference = max((r["approval_rate"] / r["adverse_impact_ratio"] for r in rows if r["adverse_impact_ratio"]),
                     default=None)  # fmt: skip

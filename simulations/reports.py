@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.scorecard import PointsScale
-from ml.simulation import LIMITS
+from ml.simulation import LIMITS, Economics
 from ml.simulation_plots import CHART_NAMES, render
 from simulations.models import SimulationRun
 
@@ -31,6 +31,18 @@ def summary_json(run: SimulationRun) -> dict[str, Any]:
     }
 
 
+def describe_economics(values: dict[str, Any]) -> str:
+    """The run's economics in words: what is lent, earned and lost."""
+    e = Economics.from_dict(values)
+    exposure = f"{e.exposure:,.0f} lent to each approved applicant"
+    if e.income_multiple is not None:
+        cap = f", at most {e.exposure_cap:,.0f}" if e.exposure_cap is not None else ""
+        exposure = f"{e.income_multiple:g} times the monthly income lent{cap} ({e.exposure:,.0f} without an income)"
+    return (f"{exposure}; a good client earns {e.margin:.0%} of it, a bad one loses {e.loss_given_default:.0%}; "
+            f"cost of funds {e.cost_of_funds:.1%}, {e.cost_per_application:,.2f} per application; "
+            f"break-even probability of default {e.break_even:.3f}")  # fmt: skip
+
+
 def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -44,7 +56,8 @@ def summary_lines(run: SimulationRun) -> list[str]:
     s, ci = run.summary, run.intervals
     lines = [
         f"Simulation {run.id}: {run.model_version.version} on {s['applicants']} applicants ({run.data_source})",
-        f"Cut-off {run.threshold:.4f} ({run.get_threshold_source_display()}); economics {run.economics}",
+        f"Cut-off {run.threshold:.4f} ({run.get_threshold_source_display()})",
+        f"Economics: {describe_economics(run.economics)}",
         "",
         f"{'':<28}{'policy':>14}{'approve all':>14}{'oracle':>14}",
         f"{'approved':<28}{s['approved']:>14,}{s['applicants']:>14,}{s['approved_oracle']:>14,}",
@@ -72,7 +85,7 @@ def _fairness_lines(run: SimulationRun) -> list[str]:
     for name, rows in run.fairness.get("groups", {}).items():
         lines.append(f"By {name}: group, applicants, approval rate, bad rate among approved, adverse impact ratio")
         for row in rows:
-            flag = "  < four fifths" if row["below_four_fifths"] else ""
+            flag = "  < four fifths" if row["below_four_fifths"] else "  (small group)" if row["small_group"] else ""
             lines.append(f"  {row['group']:<14}{row['applicants']:>8,}{_share(row['approval_rate']):>9}"
                          f"{_share(row['bad_rate_approved']):>9}{row['adverse_impact_ratio']:>8.2f}{flag}")  # fmt: skip
     proxies = run.fairness.get("proxies", [])

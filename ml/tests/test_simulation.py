@@ -128,7 +128,7 @@ def test_fairness_table_on_a_constructed_example():
     group = pd.Series(["A"] * 10 + ["B"] * 10 + ["C"])
     approved = np.array([1] * 8 + [0] * 2 + [1] * 4 + [0] * 6 + [1], dtype=bool)
     bad = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 1] + [1, 0, 0, 0, 1, 1, 1, 0, 0, 0] + [0], dtype=bool)
-    table = fairness_table(group, approved, bad).set_index("group")
+    table = fairness_table(group, approved, bad, min_flag_applicants=5).set_index("group")
     assert table.loc["A", "approval_rate"] == 0.8 and table.loc["B", "approval_rate"] == 0.4
     assert table.loc["A", "bad_rate_approved"] == 0.25 and table.loc["B", "bad_rate_approved"] == 0.25
     assert table.loc["A", "bad_rate"] == 0.4 and table.loc["B", "bad_rate"] == 0.4
@@ -136,12 +136,17 @@ def test_fairness_table_on_a_constructed_example():
     assert table.loc["A", "adverse_impact_ratio"] == 1.0
     assert table.loc["B", "adverse_impact_ratio"] == 0.5 and table.loc["B", "below_four_fifths"]
     assert table.loc["C", "adverse_impact_ratio"] == 1.25 and not table.loc["A", "below_four_fifths"]
+    # Groups this small are marked, not flagged: with the default of 50, all three are small.
+    assert fairness_table(group, approved, bad)["small_group"].all()
+    assert not fairness_table(group, approved, bad)["below_four_fifths"].any()
 
 
 def test_age_bands_and_missing_groups():
     bands = age_bands(pd.Series([18, 24, 25, 44, 65, 90, np.nan]))
     assert bands.tolist() == ["under 25", "under 25", "25-34", "35-44", "65 and over", "65 and over", "missing"]
-    table = fairness_table(pd.Series(["F", None, "M"]), [True, True, False], [False, False, False])
+    by_age = fairness_table(age_bands(pd.Series([70, 30, np.nan, 20])), [True] * 4, [False] * 4)
+    assert by_age["group"].tolist() == ["under 25", "25-34", "65 and over", "missing"]  # youngest first
+    table = fairness_table(pd.Series(["M", None, "F"]), [True, True, False], [False, False, False])
     assert table["group"].tolist() == ["F", "M", "missing"]
 
 
@@ -186,8 +191,9 @@ def test_curves_for_the_report():
     roc = roc_points(probability, bad)
     assert 0.6 < roc["roc_auc"] < 0.9 and len(roc["false_positive_rate"]) == 101
     assert roc["true_positive_rate"][0] >= 0 and roc["true_positive_rate"][-1] == 1.0
-    distributions = score_distributions(np.linspace(300, 850, 100), np.arange(100) % 2 == 0)
+    distributions = score_distributions(np.linspace(480, 560, 100), np.arange(100) % 2 == 0, bins=16)
     assert sum(distributions["goods"]) == pytest.approx(1) and sum(distributions["bads"]) == pytest.approx(1)
+    assert distributions["edges"][0] == 480 and distributions["edges"][-1] == 560 and len(distributions["edges"]) == 17
 
 
 def _scored(n: int = 2000, seed: int = 5) -> pd.DataFrame:
