@@ -145,11 +145,18 @@ class SimulationRunPagination(PageNumberPagination):
     max_page_size = 200
 
 
+class SimulationRunListItemSerializer(SimulationRunOutputSerializer):
+    """A run in a list: everything but the data of its charts (``GET /simulations/{id}/`` has them)."""
+
+    class Meta(SimulationRunOutputSerializer.Meta):
+        fields = [name for name in SimulationRunOutputSerializer.Meta.fields if name != "charts"]
+
+
 class SimulationRunPageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    results = SimulationRunOutputSerializer(many=True)
+    results = SimulationRunListItemSerializer(many=True)
 
 
 class SimulationRunListApi(APIView):
@@ -168,7 +175,7 @@ class SimulationRunListApi(APIView):
         queryset = simulation_run_list(user=request.user, status=filters.validated_data.get("status"))
         paginator = SimulationRunPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(SimulationRunOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(SimulationRunListItemSerializer(page, many=True).data)
 
 
 class SimulationRunListCreateApi(SimulationRunCreateApi, SimulationRunListApi):

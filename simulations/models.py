@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -73,8 +74,8 @@ class SimulationRun(models.Model):
         return self.status in self.FINAL_STATUSES
 
     @property
-    def upload_path(self):  # noqa: ANN201 - a Path, built from settings
-        return settings.CREDITRISK_SIMULATION_DIR / f"{self.id}.upload"
+    def upload_path(self) -> Path:
+        return Path(settings.CREDITRISK_SIMULATION_DIR) / f"{self.id}.upload"
 
 
 class SimulationDecision(models.Model):

@@ -82,12 +82,12 @@ def simulation_run_execute(*, run_id: Any) -> SimulationRun:
     try:
         outcome = _simulate(run)
     except (SimulationError, DataFormatError, ArtifactIntegrityError, NoActiveModelError) as exc:
-        return _fail(run, str(exc))
+        return simulation_run_fail(run_id=run.pk, error=str(exc))
     return simulation_run_finish(run=run, outcome=outcome)
 
 
 @dataclass
-class _Outcome:
+class SimulationOutcome:
     report: SimulationReport
     threshold: float
     threshold_source: str
@@ -96,7 +96,7 @@ class _Outcome:
     warnings: list[str]
 
 
-def _simulate(run: SimulationRun) -> _Outcome:
+def _simulate(run: SimulationRun) -> SimulationOutcome:
     model_version = run.model_version
     economics = Economics.from_dict(run.economics)
     applications, raw_sha256 = _test_applications(run)
@@ -108,7 +108,7 @@ def _simulate(run: SimulationRun) -> _Outcome:
     report = simulation_report(scored, threshold=threshold, economics=economics, n_boot=run.bootstrap_samples,
                                random_state=model_version.random_state)  # fmt: skip
     report.summary.update(rows_skipped=applications.problem_count, rows_read=applications.rows_read)
-    return _Outcome(report, threshold, source, choice, raw_sha256, warnings)
+    return SimulationOutcome(report, threshold, source, choice, raw_sha256, warnings)
 
 
 def _test_applications(run: SimulationRun) -> tuple[Applications, str]:
@@ -184,7 +184,7 @@ def _threshold_fits_economics(run: SimulationRun) -> bool:
 
 
 @transaction.atomic
-def simulation_run_finish(*, run: SimulationRun, outcome: _Outcome) -> SimulationRun:
+def simulation_run_finish(*, run: SimulationRun, outcome: SimulationOutcome) -> SimulationRun:
     """Write every decision in bulk and the report; apply the cut-off to the model when asked."""
     run = SimulationRun.objects.select_for_update().get(pk=run.pk)
     if run.is_final:
@@ -222,9 +222,9 @@ def model_version_set_threshold(*, model_version: ModelVersion, run: SimulationR
     return bool(updated)
 
 
-def _fail(run: SimulationRun, error: str) -> SimulationRun:
-    SimulationRun.objects.filter(pk=run.pk).exclude(status__in=SimulationRun.FINAL_STATUSES).update(
+def simulation_run_fail(*, run_id: Any, error: str) -> SimulationRun:
+    """Mark a run that is not final yet as failed, with the reason."""
+    SimulationRun.objects.filter(pk=run_id).exclude(status__in=SimulationRun.FINAL_STATUSES).update(
         status=SimulationRun.Status.FAILED, error=error, finished_at=timezone.now()
     )
-    run.refresh_from_db()
-    return run
+    return SimulationRun.objects.get(pk=run_id)

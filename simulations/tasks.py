@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from simulations.models import SimulationRun
-from simulations.services import simulation_run_execute
+from simulations.services import simulation_run_execute, simulation_run_fail
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +27,9 @@ def simulation_run_task(run_id: str) -> None:
         simulation_run_execute(run_id=run_id)
     except SimulationRun.DoesNotExist:
         logger.warning("simulation run %s does not exist; message dropped", run_id)
+    except DatabaseError:
+        raise  # retried with back-off
+    except Exception as exc:
+        # A bug must not leave the run "running" for ever: the requester sees it failed, the log has why.
+        simulation_run_fail(run_id=run_id, error=f"unexpected error: {exc}")
+        raise

@@ -118,3 +118,18 @@ def test_a_file_without_any_bad_client_still_reports(model_version, labelled_tes
     assert run.status == "done", run.error
     assert run.summary["uplift_captured"] is None and run.summary["bad_rate_approved"] == 0
     assert run.intervals["uplift_captured"] == {"low": None, "high": None}
+
+
+def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(model_version, monkeypatch):
+    from simulations import services
+    from simulations.tasks import simulation_run_task
+
+    def broken(*args, **kwargs):
+        raise ValueError("the model could not score")
+
+    monkeypatch.setattr(services, "simulation_report", broken)
+    run = simulation_run_create(requested_by=None, economics=Economics(), dispatch=False)
+    with pytest.raises(ValueError):
+        simulation_run_task.apply(args=[str(run.pk)], throw=True)
+    run.refresh_from_db()
+    assert run.status == "failed" and "the model could not score" in run.error
