@@ -115,6 +115,8 @@ def _test_applications(run: SimulationRun) -> tuple[Applications, str]:
     """The labelled test rows, and the sha256 of the file they came from."""
     if run.source == SimulationRun.Source.HOLDOUT:
         return _holdout_applications(run.model_version)
+    if run.data_source.startswith("upload:") and not run.upload_path.is_file():
+        raise SimulationError(f"the uploaded file is no longer at {run.upload_path}")
     raw = run.upload_path.read_bytes() if run.data_source.startswith("upload:") else read_bytes(run.data_source)
     # A malformed row is left out and counted, not a reason to lose the whole run.
     applications = parse_applications(decode(raw), require_label=True, strict=False)

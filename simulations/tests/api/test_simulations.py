@@ -125,3 +125,20 @@ def test_without_an_active_model_the_answer_is_409(api, db):
 
 def test_anonymous_requests_are_refused(client, db):
     assert client.get(URL).status_code in (401, 403)
+
+
+def test_a_gzip_csv_with_a_header_is_accepted_too(api, model_version, labelled_test_file, tmp_path,
+                                                  django_capture_on_commit_callbacks):  # fmt: skip
+    import gzip
+
+    from ml.data import load_applications
+
+    frame = load_applications(labelled_test_file, require_label=True).frame
+    path = tmp_path / "test.csv.gz"
+    path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    with path.open("rb") as upload:
+        response = _start(api, django_capture_on_commit_callbacks, {"file": upload, "bootstrap_samples": "200"},
+                          format="multipart")  # fmt: skip
+    assert response.status_code == 202, response.content
+    body = api.get(f"{URL}{response.json()['id']}/").json()
+    assert body["status"] == "done" and body["summary"]["applicants"] == 400
