@@ -15,7 +15,7 @@ from scoring.admin import ReadOnlyAdmin
 from scoring.exports import csv_rows
 from scoring.selectors import points_scale
 from simulations.models import SimulationDecision, SimulationRun
-from simulations.reports import chart_png
+from simulations.reports import chart_png, describe_economics
 from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows
 
 
@@ -25,17 +25,25 @@ def _share(value: float | None) -> str:
 
 @admin.register(SimulationRun)
 class SimulationRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "model_version", "source", "status", "threshold", "approval_rate", "profit",
-                    "uplift_captured", "requested_by"]  # fmt: skip
+    list_display = ["short_id", "created_at", "model_version", "source", "status", "threshold", "approval_rate",
+                    "profit", "uplift_captured", "requested_by"]  # fmt: skip
     list_filter = ["status", "source", "model_version", "created_at"]
     list_select_related = ["model_version", "requested_by"]
     date_hierarchy = "created_at"
     change_form_template = "admin/simulations/simulationrun/change_form.html"
     readonly_fields = ["id", "status", "model_version", "requested_by", "source", "data_source", "data_sha256",
-                       "economics", "threshold", "threshold_source", "threshold_choice", "apply_threshold",
+                       "economics_in_words", "threshold", "threshold_source", "threshold_choice", "apply_threshold",
                        "threshold_applied", "warnings", "error", "created_at", "started_at", "finished_at",
                        "attempts"]  # fmt: skip
-    exclude = ["summary", "intervals", "fairness", "charts", "requested_threshold", "bootstrap_samples"]
+    exclude = ["summary", "intervals", "fairness", "charts", "requested_threshold", "bootstrap_samples", "economics"]
+
+    @admin.display(description="simulation")
+    def short_id(self, run: SimulationRun) -> str:
+        return str(run.id)[:8]
+
+    @admin.display(description="economics")
+    def economics_in_words(self, run: SimulationRun) -> str:
+        return describe_economics(run.economics)
 
     @admin.display(description="approval rate")
     def approval_rate(self, run: SimulationRun) -> str:

@@ -25,8 +25,8 @@ class SimulationRun(models.Model):
         FAILED = "failed"
 
     class Source(models.TextChoices):
-        HOLDOUT = "holdout", "rows held out when the model was trained"
-        FILE = "file", "a labelled file"
+        HOLDOUT = "holdout", "training holdout"  # the rows held out when the model was trained
+        FILE = "file", "labelled file"
 
     class ThresholdSource(models.TextChoices):
         MODEL = "model", "the model's policy cut-off"

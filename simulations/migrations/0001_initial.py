@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], db_index=True, default='queued', max_length=8)),
-                ('source', models.CharField(choices=[('holdout', 'rows held out when the model was trained'), ('file', 'a labelled file')], default='holdout', max_length=8)),
+                ('source', models.CharField(choices=[('holdout', 'training holdout'), ('file', 'labelled file')], default='holdout', max_length=8)),
                 ('data_source', models.CharField(help_text='The file the test rows came from', max_length=500)),
                 ('data_sha256', models.CharField(blank=True, max_length=64)),
                 ('economics', models.JSONField(default=dict, help_text='Exposure, margin, loss given default and costs')),
