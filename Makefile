@@ -67,3 +67,8 @@ bench-batch: install services check-data
 # Packages PyPI could not be asked about are counted; AUDIT_FLAGS=--strict fails on those too.
 audit: install
 	$(PY) scripts/audit_dependencies.py $(AUDIT_FLAGS)
+
+# The lending simulation on the rows the active model held out; charts into docs/figures.
+.PHONY: simulate
+simulate: migrate
+	$(PY) manage.py simulate --figures docs/figures

@@ -10,6 +10,7 @@ from scoring.views import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("scoring.urls")),
+    path("api/v1/", include("simulations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),

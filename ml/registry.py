@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -51,3 +52,20 @@ def load_artifact(path: Path, expected_sha256: str) -> Any:
             "refusing to load it (it was altered or replaced)"
         )
     return joblib.load(path)
+
+
+def save_table(frame: pd.DataFrame, path: Path) -> str:
+    """Write a pandas frame as gzip CSV (readable without unpickling anything); returns its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
+    return sha256_file(path)
+
+
+def load_table(path: Path, expected_sha256: str) -> pd.DataFrame:
+    """A frame written by :func:`save_table`, only when its sha256 matches the registry's."""
+    if not path.is_file():
+        raise ArtifactIntegrityError(f"{path} is missing")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(f"{path} has sha256 {actual}, but {expected_sha256} was registered")
+    return pd.read_csv(path)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -60,6 +61,9 @@ class TrainingResult:
     holdout_label: np.ndarray = field(repr=False)
     out_of_fold: np.ndarray = field(repr=False)
     development_label: np.ndarray = field(repr=False)
+    # One row a development applicant: ID_CLIENT, income, label and the out-of-fold probability on
+    # the final model's calibrated scale; honest predictions to choose the policy cut-off on.
+    validation: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     seconds: float = 0.0
 
     @property
@@ -140,6 +144,8 @@ def train(frame: pd.DataFrame, config: TrainingConfig = TrainingConfig(), progre
         holdout_label=holdout[schema.LABEL].to_numpy(),
         out_of_fold=results[best].out_of_fold,
         development_label=y.to_numpy(),
+        validation=_validation_predictions(development, _calibrated_out_of_fold(best, results[best].out_of_fold,
+                                                                               y.to_numpy(), config)),
         seconds=time.perf_counter() - started,
     )
 
@@ -186,6 +192,28 @@ def _fit_calibrated(name: str, X: pd.DataFrame, y: pd.Series, config: TrainingCo
         ensemble=False,
     )
     return Pipeline([("calibrated_model", calibrated)]).fit(X, y)
+
+
+def _calibrated_out_of_fold(name: str, out_of_fold: np.ndarray, y: np.ndarray, config: TrainingConfig) -> np.ndarray:
+    """The development rows' out-of-fold probabilities, mapped as the final model maps new applicants.
+
+    The final model's sigmoid is fitted on the chosen candidate's cross-validated predictions, with
+    the same folds as the comparison, so on exactly these predictions. Fitting the same sigmoid here
+    (Platt: a one-input logistic regression, on the decision function where the candidate has one,
+    as :class:`~sklearn.calibration.CalibratedClassifierCV` does; for a binary classifier that is
+    the log-odds of its probability) puts every development row on the scale of the model's
+    probabilities, each predicted by a model that never saw it.
+    """
+    candidate = make_candidate(name, excluded=config.excluded, random_state=config.random_state)
+    clipped = np.clip(out_of_fold, 1e-12, 1 - 1e-12)
+    response = np.log(clipped / (1 - clipped)) if hasattr(candidate, "decision_function") else out_of_fold
+    sigmoid = LogisticRegression(C=np.inf).fit(response.reshape(-1, 1), y)
+    return sigmoid.predict_proba(response.reshape(-1, 1))[:, 1]
+
+
+def _validation_predictions(development: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+    frame = development[[schema.ID_COLUMN, "PERSONAL_MONTHLY_INCOME", schema.LABEL]].reset_index(drop=True)
+    return frame.assign(probability_bad=probability)
 
 
 def _measure_holdout(model: Pipeline, holdout: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:

@@ -185,7 +185,7 @@ class ScoreRequestReplayApi(APIView):
 class ModelVersionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = ["version", "algorithm", "is_active", "threshold", "cv_metrics", "holdout_metrics",
+        fields = ["version", "algorithm", "is_active", "threshold", "threshold_choice", "cv_metrics", "holdout_metrics",
                   "features", "excluded_features", "artifact_sha256", "data_sha256", "created_at",
                   "activated_at"]  # fmt: skip
 

@@ -34,6 +34,12 @@ class ModelVersion(models.Model):
     library_versions = models.JSONField(default=dict)
     model_card = models.TextField(blank=True)
     threshold = models.FloatField(help_text="Decline when the probability of default reaches this")
+    threshold_choice = models.JSONField(default=dict, blank=True,
+                                        help_text="How the threshold was chosen (on validation predictions)")
+    validation_path = models.CharField(max_length=500, blank=True,
+                                       help_text="Out-of-fold predictions of the development rows, relative to "
+                                                 "CREDITRISK_MODEL_DIR")
+    validation_sha256 = models.CharField(max_length=64, blank=True)
     training_seconds = models.FloatField(default=0)
     is_active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -166,6 +166,7 @@ CELERY_TASK_ROUTES = {
     "scoring.tasks.batch_chunk_process_task": {"queue": "batch"},
     "scoring.tasks.sweep_task": {"queue": "scoring"},
 }
+CELERY_TASK_ROUTES["simulations.tasks.simulation_run_task"] = {"queue": "batch"}  # thousands of rows a run
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 1740)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -189,8 +190,12 @@ CREDITRISK_SCORE_PDO = env.decimal("CREDITRISK_SCORE_PDO", 20)
 CREDITRISK_SCORE_MIN = env.decimal("CREDITRISK_SCORE_MIN", 300)
 CREDITRISK_SCORE_MAX = env.decimal("CREDITRISK_SCORE_MAX", 850)
 # Decline when the probability of default reaches this. 0.25 is the break-even of the default
-# economics (25% margin on a good client, 75% loss on a bad one) until a simulation sets a policy.
+# economics (25% margin on a good client, 75% loss on a bad one); the fallback for a model that kept
+# no validation predictions to choose its profit-maximising cut-off on (train chooses one).
 CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
+# Lending simulations: uploaded test files are kept here for audit; larger uploads are refused (413).
+CREDITRISK_SIMULATION_DIR = Path(env.string("CREDITRISK_SIMULATION_DIR", VAR_DIR / "simulations"))
+CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 
 # How long POST /api/v1/score-requests/ waits for the worker before answering 202 with the id.
 CREDITRISK_SCORE_WAIT_SECONDS = env.decimal("CREDITRISK_SCORE_WAIT_SECONDS", 5.0)

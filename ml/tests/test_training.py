@@ -54,6 +54,11 @@ def test_training_result_records_everything_the_registry_needs(sample_frame):
     assert result.rows == {"total": 600, "development": 480, "holdout": 120}
     proba = result.model.predict_proba(sample_frame[list(schema.FEATURE_NAMES)])[:, 1]
     assert np.all((proba > 0) & (proba < 1))
+    # Validation predictions for the cut-off: every development row once, none of the holdout, calibrated.
+    validation = result.validation
+    assert len(validation) == 480 and validation[schema.ID_COLUMN].is_unique
+    assert set(validation[schema.ID_COLUMN]).isdisjoint(result.holdout_ids)
+    assert validation["probability_bad"].mean() == pytest.approx(validation[schema.LABEL].mean(), abs=0.01)
 
 
 def test_metrics_on_a_known_ranking():

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from ml import model_card
 from ml.data import decode, parse_applications, read_bytes
-from ml.registry import save_artifact, sha256_bytes
+from ml.registry import save_artifact, save_table, sha256_bytes
+from ml.simulation import Economics, ThresholdChoice, threshold_choice_for
 from ml.training import Progress, TrainingConfig, TrainingResult, train
 from scoring.models import ModelVersion
 
@@ -48,6 +49,7 @@ def model_version_train(
     artifact, digest = save_artifact(result.model, settings.CREDITRISK_MODEL_DIR, version, _metadata(result, facts))
     facts["artifact_sha256"] = digest
     card = _write_cards(result, version, facts, card_path)
+    validation_path, validation_digest, choice = _policy_threshold(result, version, progress)
     model_version = ModelVersion.objects.create(
         version=version,
         algorithm=result.algorithm,
@@ -68,12 +70,32 @@ def model_version_train(
         artifact_sha256=digest,
         library_versions=result.library_versions,
         model_card=card,
-        threshold=settings.CREDITRISK_DEFAULT_THRESHOLD,
+        threshold=choice.threshold if choice else settings.CREDITRISK_DEFAULT_THRESHOLD,
+        threshold_choice=choice.as_dict() if choice else {},
+        validation_path=validation_path,
+        validation_sha256=validation_digest,
         training_seconds=result.seconds,
     )
     if activate or (activate is None and not ModelVersion.objects.filter(is_active=True).exists()):
         model_version = model_version_activate(model_version=model_version)
     return model_version
+
+
+def _policy_threshold(result: TrainingResult, version: str, progress: Progress) -> tuple[str, str, ThresholdChoice | None]:
+    """Keep the validation predictions beside the artifact and choose the policy cut-off on them.
+
+    The cut-off maximises profit under the default economics on the development rows' out-of-fold
+    predictions: never on the holdout, which stays the simulation's untouched test set.
+    """
+    if result.validation.empty:
+        return "", "", None
+    name = f"{version}.validation.csv.gz"
+    digest = save_table(result.validation, settings.CREDITRISK_MODEL_DIR / name)
+    choice = threshold_choice_for(validation=result.validation, economics=Economics())
+    if choice is not None:
+        progress(f"policy cut-off {choice.threshold:.4f} (profit-maximising on {choice.validation_rows} "
+                 f"validation rows; break-even {choice.break_even:.2f})")  # fmt: skip
+    return name, digest, choice
 
 
 def _next_version() -> str:

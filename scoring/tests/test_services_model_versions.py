@@ -23,6 +23,17 @@ def test_training_registers_and_activates_the_first_version(trained_version, mod
     assert "# Model card: v1" in trained_version.model_card and (model_dir / "v1.md").is_file()
 
 
+def test_training_chooses_the_policy_threshold_on_validation_predictions_only(trained_version, model_dir):
+    from ml.registry import load_table
+
+    choice = trained_version.threshold_choice
+    assert trained_version.threshold == choice["threshold"] and 0 < choice["threshold"] < 1
+    assert choice["validation_rows"] == 480 and choice["economics"]["margin"] == 0.25
+    validation = load_table(model_dir / trained_version.validation_path, trained_version.validation_sha256)
+    assert len(validation) == 480 and set(validation["ID_CLIENT"]).isdisjoint(trained_version.holdout_ids)
+    assert validation["probability_bad"].between(0, 1).all()
+
+
 def test_comparison_shows_the_effect_of_the_excluded_attributes(trained_version):
     names = [row["candidate"] for row in trained_version.comparison]
     assert names == ["logistic_regression", "logistic_regression + SEX, MARITAL_STATUS"]

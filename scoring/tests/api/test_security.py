@@ -23,6 +23,7 @@ from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import BatchJob, ModelVersion, ScoreRequest
 from scoring.services.batches import batch_job_create
+from simulations.models import SimulationRun
 from scoring.tests.factories import UserFactory, applicant_inputs, final_score_requests
 
 ROLES = ("anonymous", "client", "other_client", "staff")
@@ -77,6 +78,12 @@ RULES = (
     Rule("api/v1/batches/<str:job_id>/errors/", "GET", "/api/v1/batches/{job}/errors/", OWN_OR_STAFF),
     Rule("api/v1/batches/<str:job_id>/results/", "GET", "/api/v1/batches/{job}/results/",
          {**OWN_OR_STAFF, "client": 409, "staff": 409}),  # 409: the job has not run (no worker here)
+    Rule("api/v1/simulations/", "GET", "/api/v1/simulations/", {**_everyone(200), **API_CLIENTS}),
+    Rule("api/v1/simulations/", "POST", "/api/v1/simulations/", {**_everyone(202), **API_CLIENTS}),
+    Rule("api/v1/simulations/<str:run_id>/", "GET", "/api/v1/simulations/{run}/", OWN_OR_STAFF),
+    Rule("api/v1/simulations/<str:run_id>/decisions/", "GET", "/api/v1/simulations/{run}/decisions/",
+         {**OWN_OR_STAFF, "client": 409, "staff": 409}),  # 409: the run has not finished
+    Rule("admin/", "GET", "/admin/simulations/simulationrun/", {**_everyone("admin login"), "staff": 200}),
     Rule("batches/", "GET", "/batches/", {"anonymous": "login", "client": 200, "other_client": 200, "staff": 200}),
     Rule("batches/upload/", "POST", "/batches/upload/",
          {"anonymous": "login", "client": 302, "other_client": 302, "staff": 302}),  # to the new job's page
@@ -137,8 +144,14 @@ def clients_job(active_version, people, settings) -> BatchJob:
                             channel=BatchJob.Channel.API)  # fmt: skip
 
 
-def _call(client: Client, rule: Rule, request_id: str, job_id: str = ""):
-    path = rule.path.replace("{id}", request_id).replace("{job}", job_id)
+@pytest.fixture
+def clients_run(active_version, people) -> SimulationRun:
+    return SimulationRun.objects.create(requested_by=people["client"], model_version=active_version,
+                                        data_source="holdout")  # fmt: skip
+
+
+def _call(client: Client, rule: Rule, request_id: str, job_id: str = "", run_id: str = ""):
+    path = rule.path.replace("{id}", request_id).replace("{job}", job_id).replace("{run}", run_id)
     if rule.path in ("/api/v1/batches/", "/batches/upload/") and rule.method == "POST":
         return client.post(path, {"file": SimpleUploadedFile("portfolio.txt", _portfolio())})
     if rule.method == "POST":
@@ -159,8 +172,8 @@ def _outcome(response) -> int | str:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: f"{rule.method} {rule.path}")
-def test_access_rule(rule: Rule, role: str, as_role, clients_request, clients_job):
-    response = _call(as_role[role], rule, str(clients_request.id), str(clients_job.id))
+def test_access_rule(rule: Rule, role: str, as_role, clients_request, clients_job, clients_run):
+    response = _call(as_role[role], rule, str(clients_request.id), str(clients_job.id), str(clients_run.id))
     assert _outcome(response) == rule.outcome[role]
 
 

@@ -1,0 +1,213 @@
+"""REST API of lending simulations: one view per operation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml.data import DataFormatError, decode, parse_applications
+from ml.simulation import LIMITS, Economics
+from scoring.apis import VERSION_PATTERN, ErrorSerializer
+from scoring.exports import csv_rows
+from scoring.models import ModelVersion
+from scoring.services.files import NoActiveModelError
+from simulations.models import SimulationRun
+from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows, simulation_run_list
+from simulations.services import simulation_run_create
+
+_INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
+_COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+           429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
+_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such simulation visible to this user")}
+
+
+class SimulationRunOutputSerializer(serializers.ModelSerializer):
+    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    limits = serializers.SerializerMethodField()
+    decisions_csv = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SimulationRun
+        fields = ["id", "status", "model_version", "requested_by", "source", "data_source", "data_sha256",
+                  "economics", "threshold", "threshold_source", "threshold_choice", "apply_threshold",
+                  "threshold_applied", "summary", "intervals", "fairness", "charts", "warnings", "limits",
+                  "decisions_csv", "error", "created_at", "started_at", "finished_at"]  # fmt: skip
+
+    def get_limits(self, run: SimulationRun) -> list[str]:
+        return list(LIMITS)
+
+    def get_decisions_csv(self, run: SimulationRun) -> str | None:
+        return f"/api/v1/simulations/{run.id}/decisions/" if run.status == SimulationRun.Status.DONE else None
+
+
+class SimulationParametersSerializer(serializers.Serializer):
+    model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
+                                           help_text="Default: the active version")  # fmt: skip
+    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                       help_text="Evaluate this cut-off instead of the policy's")  # fmt: skip
+    apply_threshold = serializers.BooleanField(default=False, help_text="Staff only: store the run's cut-off "
+                                               "as the model's policy threshold")  # fmt: skip
+    bootstrap_samples = serializers.IntegerField(default=1000, min_value=100, max_value=10000)
+    # Economics (defaults in docs/simulation.md); the ranges keep every value meaningful and finite.
+    exposure = serializers.FloatField(required=False, min_value=0.01, max_value=1e9)
+    margin = serializers.FloatField(required=False, min_value=0.0001, max_value=10)
+    loss_given_default = serializers.FloatField(required=False, min_value=0, max_value=10)
+    income_multiple = serializers.FloatField(required=False, min_value=0.01, max_value=1000)
+    exposure_cap = serializers.FloatField(required=False, min_value=0.01, max_value=1e9)
+    cost_per_application = serializers.FloatField(required=False, min_value=0, max_value=1e9)
+    cost_of_funds = serializers.FloatField(required=False, min_value=0, max_value=10)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["economics"] = Economics.from_dict(attrs)
+        except ValueError as exc:
+            raise serializers.ValidationError({"economics": [str(exc)]}) from exc
+        return attrs
+
+
+class SimulationUploadSerializer(SimulationParametersSerializer):
+    file = serializers.FileField(required=False, help_text="A labelled file (either format, optionally gzip); "
+                                                           "default: the model's holdout rows")  # fmt: skip
+
+
+class SimulationRunCreateApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        request={"application/json": SimulationParametersSerializer, "multipart/form-data": SimulationUploadSerializer},
+        responses={202: SimulationRunOutputSerializer, 400: _INVALID,
+                   403: OpenApiResponse(ErrorSerializer, description="apply_threshold is for staff only"),
+                   404: OpenApiResponse(ErrorSerializer, description="No such model version"),
+                   409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
+                   413: OpenApiResponse(ErrorSerializer, description="The file is too large"), **_COMMON},
+        summary="Start a lending simulation (runs on a worker; poll the returned id)",
+    )  # fmt: skip
+    def post(self, request: Request) -> Response:
+        multipart = (request.content_type or "").startswith("multipart/")
+        data = (SimulationUploadSerializer if multipart else SimulationParametersSerializer)(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["apply_threshold"] and not request.user.is_staff:
+            raise PermissionDenied("Only staff may change a model's policy threshold.")
+        version = None
+        if "model_version" in values:
+            version = get_object_or_404(ModelVersion, version=values["model_version"])
+        upload = _upload(values.get("file"))
+        try:
+            run = simulation_run_create(
+                requested_by=request.user, economics=values["economics"], model_version=version,
+                upload=upload, upload_name=values["file"].name if upload is not None else "",
+                threshold=values.get("threshold"), apply_threshold=values["apply_threshold"],
+                bootstrap_samples=values["bootstrap_samples"],
+            )  # fmt: skip
+        except NoActiveModelError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(SimulationRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/simulations/{run.id}/"})  # fmt: skip
+
+
+class FileTooLarge(serializers.ValidationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+def _upload(file: Any) -> bytes | None:
+    """The uploaded file's bytes, refused at once when too large, unreadable or without labels."""
+    if file is None:
+        return None
+    if file.size > settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:
+        raise FileTooLarge({"detail": f"The file is {file.size:,} bytes; at most "
+                                      f"{settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:,} are accepted."})  # fmt: skip
+    content = file.read()
+    try:
+        parse_applications(decode(content), require_label=True, strict=False)
+    except DataFormatError as exc:
+        raise serializers.ValidationError({"file": [str(exc)]}) from exc
+    return content
+
+
+class SimulationRunPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class SimulationRunListItemSerializer(SimulationRunOutputSerializer):
+    """A run in a list: everything but the data of its charts (``GET /simulations/{id}/`` has them)."""
+
+    class Meta(SimulationRunOutputSerializer.Meta):
+        fields = [name for name in SimulationRunOutputSerializer.Meta.fields if name != "charts"]
+
+
+class SimulationRunPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SimulationRunListItemSerializer(many=True)
+
+
+class SimulationRunListApi(APIView):
+    class SimulationFilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=SimulationRun.Status.choices, required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    @extend_schema(parameters=[SimulationFilterSerializer], summary="List simulations (your own; staff: everyone's)",
+                   operation_id="v1_simulations_list",
+                   responses={200: SimulationRunPageSerializer, 400: _INVALID,
+                              404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
+    def get(self, request: Request) -> Response:
+        filters = self.SimulationFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        queryset = simulation_run_list(user=request.user, status=filters.validated_data.get("status"))
+        paginator = SimulationRunPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(SimulationRunListItemSerializer(page, many=True).data)
+
+
+class SimulationRunListCreateApi(SimulationRunCreateApi, SimulationRunListApi):
+    """``/simulations/``: POST starts one (``SimulationRunCreateApi``), GET lists (``SimulationRunListApi``)."""
+
+
+def _visible_run(request: Request, run_id: str) -> SimulationRun:
+    """The run if this user may see it; anything else, a malformed id included, is a JSON 404."""
+    try:
+        key = uuid.UUID(run_id)
+    except ValueError:
+        raise NotFound("No simulation has this id.") from None
+    return get_object_or_404(simulation_run_list(user=request.user), pk=key)
+
+
+class SimulationRunDetailApi(APIView):
+    @extend_schema(responses={200: SimulationRunOutputSerializer, **_NOT_FOUND, **_COMMON},
+                   summary="A simulation's status and, once done, its results")  # fmt: skip
+    def get(self, request: Request, run_id: str) -> Response:
+        return Response(SimulationRunOutputSerializer(_visible_run(request, run_id)).data)
+
+
+class SimulationDecisionsApi(APIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **_NOT_FOUND,
+                              409: OpenApiResponse(ErrorSerializer, description="The simulation is not done"),
+                              **_COMMON},
+                   summary="Every applicant's decision and booked profit, as CSV")  # fmt: skip
+    def get(self, request: Request, run_id: str) -> Response | StreamingHttpResponse:
+        run = _visible_run(request, run_id)
+        if run.status != SimulationRun.Status.DONE:
+            return Response({"detail": f"The simulation is {run.status}."}, status=status.HTTP_409_CONFLICT)
+        response = StreamingHttpResponse(csv_rows(DECISION_COLUMNS, simulation_decision_rows(run=run)),
+                                         content_type="text/csv")  # fmt: skip
+        response["Content-Disposition"] = f'attachment; filename="simulation-{run.id}-decisions.csv"'
+        return response
