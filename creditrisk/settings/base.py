@@ -266,4 +266,6 @@ from ml.schema import BRAZILIAN_STATES, YES_NO  # noqa: E402
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "YesNoEnum": list(YES_NO),
     "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"],
+    "WorkStatusEnum": "scoring.models.ScoreRequest.Status",  # score requests and simulation runs
+    "BatchStatusEnum": "scoring.models.BatchJob.Status",
 }

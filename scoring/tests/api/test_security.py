@@ -23,8 +23,8 @@ from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import BatchJob, ModelVersion, ScoreRequest
 from scoring.services.batches import batch_job_create
-from simulations.models import SimulationRun
 from scoring.tests.factories import UserFactory, applicant_inputs, final_score_requests
+from simulations.models import SimulationRun
 
 ROLES = ("anonymous", "client", "other_client", "staff")
 ADMIN_LOGIN = "/admin/login/"
