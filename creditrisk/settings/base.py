@@ -173,6 +173,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # worker waiting for ever on a half-open connection; kombu reads them from the transport options
 # https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, with an acknowledgement that times out no longer stalling the worker.
+    CELERY_BROKER_TRANSPORT = "creditrisk.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         socket_timeout=env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
         socket_connect_timeout=env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),

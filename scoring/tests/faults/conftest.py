@@ -13,15 +13,20 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2
 import pytest
 import redis
 from django.db import connection
+from rest_framework.test import APIClient
 
 from conftest import stop_process
 from creditrisk.celery import app as celery_app
+from ml.registry import sha256_bytes
+from scoring.models import AuditChainHead, ModelVersion
 from scoring.tests.api.conftest import api, client_user, start_worker  # noqa: F401  (fixtures used here)
 
 # Short enough for tests that last seconds; the production defaults are in creditrisk/settings/base.py.
@@ -147,7 +152,7 @@ class FaultWorkers:
         extra_env = {**WORKER_ENV, "CELERY_BROKER_URL": self.broker.url,
                      "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}?application_name={name}",
                      **(env or {})}  # fmt: skip
-        args = ["--logfile", str(self.log(name))]
+        args = ["--logfile", str(self.log(name)), *os.environ.get("FAULT_WORKER_ARGS", "").split()]
         if beat:  # the periodic sweep, as `celery beat` would run it
             args += ["--beat", "--schedule", str(self.logs / f"{name}-beat-schedule")]
         process = start_worker(database=database, queues=queues, model_dir=self.model_dir, batch_dir=self.batch_dir,
@@ -184,3 +189,83 @@ def fault_workers(private_broker: PrivateRedis, trained: dict, batch_dir: Path, 
         yield workers
     finally:
         workers.stop_all()
+
+
+def model_version_register(trained: dict, folder: Path, *, version: str = "v1", artifact: bytes | None = None,
+                           activate: bool = True) -> ModelVersion:  # fmt: skip
+    """What training leaves behind: an artifact in ``folder`` and its ModelVersion, with its sha256.
+
+    ``artifact`` replaces the session model's bytes (a model that cannot be loaded, say); the
+    registered sha256 is always that of the bytes written, so the integrity check passes.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    data = trained["path"].read_bytes() if artifact is None else artifact
+    (folder / f"{version}.joblib").write_bytes(data)
+    result = trained["result"]
+    if activate:
+        ModelVersion.objects.filter(is_active=True).update(is_active=False)
+    return ModelVersion.objects.create(
+        version=version, algorithm=result.algorithm, features=result.features,
+        excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
+        reference_applicant=result.reference_applicant, random_state=0, data_source="synthetic",
+        data_sha256="0" * 64, artifact_path=f"{version}.joblib", artifact_sha256=sha256_bytes(data),
+        threshold=0.25, is_active=activate,
+    )  # fmt: skip
+
+
+def poll_final(client: APIClient, request_id: str, timeout: float) -> dict:
+    """The request as the API shows it, once it is done or failed."""
+    body: dict = {}
+
+    def final() -> bool:
+        nonlocal body
+        body = client.get(f"/api/v1/score-requests/{request_id}/").json()
+        return body["status"] in ("done", "failed")
+
+    wait_for(final, timeout, f"score request {request_id} to be final", pause=0.2)
+    return body
+
+
+def batch_final(client: APIClient, job_id: str, timeout: float) -> dict:
+    body: dict = {}
+
+    def final() -> bool:
+        nonlocal body
+        body = client.get(f"/api/v1/batches/{job_id}/").json()
+        return body["status"] in ("done", "failed", "cancelled")
+
+    wait_for(final, timeout, f"batch job {job_id} to finish", pause=0.2)
+    return body
+
+
+def database_admin() -> psycopg2.extensions.connection:
+    """A connection of the test's own, outside Django's, on the test database (autocommit)."""
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
+    conn.autocommit = True
+    return conn
+
+
+@contextmanager
+def chain_head_held() -> Iterator[None]:
+    """The audit chain's head row locked by another session until the block ends.
+
+    Every final write (a decision, a batch chunk) locks that row, so a worker that reaches its final
+    transaction waits there: a fault can then be injected at that exact point of the task.
+    """
+    AuditChainHead.objects.get_or_create(id=1)
+    holder = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM scoring_auditchainhead WHERE id = 1 FOR UPDATE")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def waiting_on_a_lock(admin: psycopg2.extensions.connection, worker: str) -> bool:
+    """Whether a PostgreSQL session of ``worker`` (its application_name) waits on a lock."""
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+                       [worker])  # fmt: skip
+        return cursor.fetchone()[0] > 0
