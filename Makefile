@@ -58,3 +58,8 @@ clean:
 # Benchmarks: commands, not tests. Figures go to docs/performance.md.
 bench-api: install services check-data
 	$(PY) scripts/bench_api.py --requests $${REQUESTS:-2000} --concurrency $${CONCURRENCY:-8}
+
+# Single scores at a steady rate, alone and while a 200,000-row bulk job runs; figures in docs/reliability.md.
+.PHONY: bench-load
+bench-load: install services check-data
+	$(PY) scripts/bench_load.py --rate $${RATE:-10} --rows $${ROWS:-200000} --baseline-seconds $${BASELINE:-60} --after-seconds $${AFTER:-30}

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 # A task is published inside the transaction that stores its row (scoring/services/dispatch.py), so
 # it can arrive a moment before that transaction commits: wait for the row with these countdowns
 # (about 3 s in all), then take it that the transaction rolled back and drop the message.
-UNCOMMITTED_ROW_COUNTDOWNS = (0.1, 0.2, 0.4, 0.8, 1.6)
+UNCOMMITTED_ROW_COUNTDOWNS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 def _wait_for_commit(task: Task, what: str, key: object) -> None:

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 from conftest import stop_process
 from creditrisk.celery import app as celery_app
 from ml.registry import sha256_bytes
-from scoring.models import AuditChainHead, ModelVersion
+from scoring.models import AuditChainHead, ModelVersion, ScoreRequest
 from scoring.tests.api.conftest import api, client_user, start_worker  # noqa: F401  (fixtures used here)
 
 # Short enough for tests that last seconds; the production defaults are in creditrisk/settings/base.py.
@@ -37,13 +37,24 @@ WORKER_ENV = {
 }
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, pause: float = 0.1) -> None:
-    """Poll until ``predicate()`` is true; fail the test naming ``what`` after ``timeout`` seconds."""
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, pause: float = 0.1,
+             explain: Callable[[], str] | None = None) -> None:  # fmt: skip
+    """Poll until ``predicate()`` is true; fail the test naming ``what`` (and ``explain()``) after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f"; {explain()}" if explain else ""))
         time.sleep(pause)
+
+
+def broker_state() -> str:
+    """Messages waiting and unacknowledged in the broker this process publishes to (for failure messages)."""
+    try:
+        client = redis.Redis.from_url(celery_app.conf.broker_url, socket_timeout=2)
+        return (f"broker: scoring {client.llen('scoring')}, batch {client.llen('batch')} waiting, "
+                f"{client.hlen('unacked')} unacknowledged")  # fmt: skip
+    except redis.RedisError as exc:
+        return f"broker: {exc}"
 
 
 def _free_port() -> int:
@@ -152,6 +163,7 @@ class FaultWorkers:
         extra_env = {**WORKER_ENV, "CELERY_BROKER_URL": self.broker.url,
                      "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}?application_name={name}",
                      **(env or {})}  # fmt: skip
+        # FAULT_WORKER_ARGS="--loglevel DEBUG" puts more in the worker logs when a fault test needs a look.
         args = ["--logfile", str(self.log(name)), *os.environ.get("FAULT_WORKER_ARGS", "").split()]
         if beat:  # the periodic sweep, as `celery beat` would run it
             args += ["--beat", "--schedule", str(self.logs / f"{name}-beat-schedule")]
@@ -222,7 +234,11 @@ def poll_final(client: APIClient, request_id: str, timeout: float) -> dict:
         body = client.get(f"/api/v1/score-requests/{request_id}/").json()
         return body["status"] in ("done", "failed")
 
-    wait_for(final, timeout, f"score request {request_id} to be final", pause=0.2)
+    def explain() -> str:
+        row = ScoreRequest.objects.filter(pk=request_id).values("status", "attempts", "created_at", "started_at").first()
+        return f"row: {row}; {broker_state()}"
+
+    wait_for(final, timeout, f"score request {request_id} to be final", pause=0.2, explain=explain)
     return body
 
 
@@ -234,7 +250,7 @@ def batch_final(client: APIClient, job_id: str, timeout: float) -> dict:
         body = client.get(f"/api/v1/batches/{job_id}/").json()
         return body["status"] in ("done", "failed", "cancelled")
 
-    wait_for(final, timeout, f"batch job {job_id} to finish", pause=0.2)
+    wait_for(final, timeout, f"batch job {job_id} to finish", pause=0.2, explain=lambda: f"job: {body}; {broker_state()}")
     return body
 
 
