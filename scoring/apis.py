@@ -20,7 +20,6 @@ from rest_framework.views import APIView
 from scoring.models import ModelVersion, ScoreRequest
 from scoring.selectors import model_version_list, score_request_list, score_request_wait_final
 from scoring.serializers import ApplicantInputSerializer
-from scoring.services.dispatch import QueueUnavailableError
 from scoring.services.files import NoActiveModelError
 from scoring.services.score_requests import score_request_create, score_request_replay
 
@@ -34,17 +33,12 @@ _COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"
            429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
 _NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such request visible to this user")}
-# The broker (Redis) could not take the work: nothing was stored; send the same request again later.
-UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="The scoring queue is unavailable; nothing was "
-                                                                 "stored. Retry after the Retry-After header's seconds")}  # fmt: skip
+# Redis (broker or throttle counters) unreachable: nothing was stored; send the same request again later.
+UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="The service is unavailable for a moment (its "
+                                                                 "queue or counters cannot be reached); nothing was "
+                                                                 "stored. Send the request again after Retry-After")}  # fmt: skip
 RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
                                description="Seconds to wait before sending the request again")  # fmt: skip
-
-
-def unavailable_response(exc: QueueUnavailableError) -> Response:
-    """503 with Retry-After, in the API's usual error body."""
-    return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                    headers={"Retry-After": str(exc.retry_after_seconds)})  # fmt: skip
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -99,11 +93,9 @@ class ScoreRequestCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = ApplicantInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            created = score_request_create(inputs=serializer.validated_data, requested_by=request.user,
-                                           channel=ScoreRequest.Channel.API)  # fmt: skip
-        except QueueUnavailableError as exc:
-            return unavailable_response(exc)
+        # Redis unreachable: QueueUnavailableError, answered 503 by scoring.exceptions.api_exception_handler.
+        created = score_request_create(inputs=serializer.validated_data, requested_by=request.user,
+                                       channel=ScoreRequest.Channel.API)  # fmt: skip
         asynchronous = _flag(request, "async")
         final = (
             None

@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from ml.data import DataFormatError
-from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, ErrorSerializer, unavailable_response
+from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, ErrorSerializer
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
 from scoring.selectors import (
@@ -32,7 +32,6 @@ from scoring.selectors import (
     batch_result_rows,
 )
 from scoring.services.batches import UploadTooLargeError, batch_job_cancel, batch_job_create
-from scoring.services.dispatch import QueueUnavailableError
 from scoring.uploads import SizeLimitUploadHandler
 
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such batch job visible to this user")}
@@ -129,8 +128,6 @@ class BatchJobListCreateApi(APIView):
             raise ValidationError({"file": [f"{upload.name}: {exc}"]}) from exc
         except UploadTooLargeError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        except QueueUnavailableError as exc:
-            return unavailable_response(exc)
         return Response(BatchJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[FilterSerializer], summary="List batch jobs",

@@ -100,6 +100,10 @@ CACHES = {
     if env.string("CACHE_URL", "")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+if "LOCATION" in CACHES["default"]:
+    # A Redis that is down or paused fails a request within seconds (503, scoring/exceptions.py).
+    CACHES["default"]["OPTIONS"] = {"socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+                                    "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0)}  # fmt: skip
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -115,6 +119,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "scoring.exceptions.api_exception_handler"  # Redis down: 503, not 500
 SPECTACULAR_SETTINGS = {
     "TITLE": "Credit-risk scoring API",
     "DESCRIPTION": "Probability of default, credit points, decision and reasons for credit card applicants.",
