@@ -7,6 +7,7 @@ recorded at training time is refused before it is opened by joblib.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -43,15 +44,24 @@ def save_artifact(model: Any, folder: Path, version: str, metadata: dict[str, An
 
 
 def load_artifact(path: Path, expected_sha256: str) -> Any:
-    if not path.is_file():
-        raise ArtifactIntegrityError(f"model artifact {path} is missing")
-    actual = sha256_file(path)
+    """The model in ``path`` if its sha256 is ``expected_sha256``; ArtifactIntegrityError otherwise.
+
+    The bytes are read once, checked and unpickled from memory: the file cannot be swapped between
+    the check and the load.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactIntegrityError(f"model artifact {path} is missing; refusing to score without it") from None
+    except OSError as exc:
+        raise ArtifactIntegrityError(f"model artifact {path} cannot be read: {exc}") from exc
+    actual = sha256_bytes(data)
     if actual != expected_sha256:
         raise ArtifactIntegrityError(
             f"model artifact {path} has sha256 {actual}, but {expected_sha256} was registered; "
             "refusing to load it (it was altered or replaced)"
         )
-    return joblib.load(path)
+    return joblib.load(io.BytesIO(data))
 
 
 def save_table(frame: pd.DataFrame, path: Path) -> str:
@@ -69,3 +79,13 @@ def load_table(path: Path, expected_sha256: str) -> pd.DataFrame:
     if actual != expected_sha256:
         raise ArtifactIntegrityError(f"{path} has sha256 {actual}, but {expected_sha256} was registered")
     return pd.read_csv(path)
+
+
+def artifact_signature(path: Path) -> tuple[int, int, int]:
+    """Identity, size and modification time of the file: cheap to read before every prediction, and
+    different whenever the file was replaced, rewritten or touched since it was checked."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ArtifactIntegrityError(f"model artifact {path} is missing; refusing to score without it") from None
+    return info.st_ino, info.st_size, info.st_mtime_ns

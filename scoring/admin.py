@@ -19,6 +19,7 @@ from scoring.exports import csv_rows
 from scoring.models import Applicant, BatchJob, ModelVersion, ScoreRequest, WorkerHeartbeat
 from scoring.selectors import batch_job_progress, dashboard_figures
 from scoring.services.batches import UploadTooLargeError, batch_job_cancel, batch_job_create
+from scoring.services.dispatch import QueueUnavailableError
 from scoring.services.model_versions import model_version_activate
 
 TokenAdmin.raw_id_fields = ["user"]
@@ -140,7 +141,7 @@ class BatchJobAdmin(ReadOnlyAdmin):
             try:
                 job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
                                        uploaded_by=request.user, channel=BatchJob.Channel.ADMIN)  # fmt: skip
-            except (DataFormatError, UploadTooLargeError) as exc:
+            except (DataFormatError, UploadTooLargeError, QueueUnavailableError) as exc:
                 form.add_error("file", f"{upload.name}: {exc}")
             else:
                 self.message_user(request, f"{job.original_name} is queued for scoring.", messages.SUCCESS)

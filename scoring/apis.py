@@ -33,6 +33,12 @@ _COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"
            429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
 _NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such request visible to this user")}
+# Redis (broker or throttle counters) unreachable: nothing was stored; send the same request again later.
+UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="The service is unavailable for a moment (its "
+                                                                 "queue or counters cannot be reached); nothing was "
+                                                                 "stored. Send the request again after Retry-After")}  # fmt: skip
+RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
+                               description="Seconds to wait before sending the request again")  # fmt: skip
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -79,13 +85,15 @@ class ScoreRequestCreateApi(APIView):
 
     @extend_schema(
         request=ApplicantInputSerializer,
-        parameters=[OpenApiParameter("async", bool, description="Answer 202 at once with the id to poll")],
-        responses={201: ScoreRequestOutputSerializer, 202: ScoreRequestOutputSerializer, 400: _INVALID, **_COMMON},
+        parameters=[OpenApiParameter("async", bool, description="Answer 202 at once with the id to poll"), RETRY_AFTER],
+        responses={201: ScoreRequestOutputSerializer, 202: ScoreRequestOutputSerializer, 400: _INVALID, **_COMMON,
+                   **UNAVAILABLE},
         summary="Score one applicant",
     )
     def post(self, request: Request) -> Response:
         serializer = ApplicantInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # Redis unreachable: QueueUnavailableError, answered 503 by scoring.exceptions.api_exception_handler.
         created = score_request_create(inputs=serializer.validated_data, requested_by=request.user,
                                        channel=ScoreRequest.Channel.API)  # fmt: skip
         asynchronous = _flag(request, "async")

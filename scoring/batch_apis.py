@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from ml.data import DataFormatError
-from scoring.apis import _COMMON, _INVALID, ErrorSerializer
+from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, ErrorSerializer
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
 from scoring.selectors import (
@@ -113,7 +113,8 @@ class BatchJobListCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
-        responses={202: BatchJobOutputSerializer, 400: _INVALID, **_TOO_LARGE, **_COMMON},
+        parameters=[RETRY_AFTER],
+        responses={202: BatchJobOutputSerializer, 400: _INVALID, **_TOO_LARGE, **_COMMON, **UNAVAILABLE},
         summary="Upload a file of applications to score in bulk",
     )
     def post(self, request: Request) -> Response:

@@ -18,6 +18,7 @@ from scoring.models import BatchJob, ScoreRequest
 from scoring.selectors import batch_job_list, batch_job_progress, model_version_get_active, score_request_wait_final
 from scoring.serializers import ApplicantInputSerializer
 from scoring.services.batches import UploadTooLargeError, batch_job_create
+from scoring.services.dispatch import QueueUnavailableError
 from scoring.services.score_requests import score_request_create
 
 KEY_FIELDS = ("AGE", "PERSONAL_MONTHLY_INCOME", "PAYMENT_DAY", "RESIDENCIAL_STATE", "MONTHS_IN_RESIDENCE",
@@ -57,21 +58,25 @@ def _fields(values: dict[str, Any], errors: dict[str, Any]) -> tuple[list[dict[s
 
 @login_required
 def demo_page(request: HttpRequest) -> HttpResponse:
-    values, errors, results, upload_error = _defaults(), {}, [], ""
-    if request.method == "POST" and "file" in request.FILES:
-        results, upload_error = _score_upload(request)
-    elif request.method == "POST":
-        values = {k: v for k, v in request.POST.items() if k in schema.INPUT_NAMES}
-        serializer = ApplicantInputSerializer(data=_typed(values))
-        if serializer.is_valid():
-            results = _score_all(request, [serializer.validated_data])
-        else:
-            errors = serializer.errors
+    values, errors, results, upload_error, queue_error = _defaults(), {}, [], "", ""
+    try:
+        if request.method == "POST" and "file" in request.FILES:
+            results, upload_error = _score_upload(request)
+        elif request.method == "POST":
+            values = {k: v for k, v in request.POST.items() if k in schema.INPUT_NAMES}
+            serializer = ApplicantInputSerializer(data=_typed(values))
+            if serializer.is_valid():
+                results = _score_all(request, [serializer.validated_data])
+            else:
+                errors = serializer.errors
+    except QueueUnavailableError as exc:
+        queue_error = str(exc)
     key, others = _fields(values, errors)
     context = {"key_fields": key, "other_fields": others, "results": results, "errors": errors,
-               "upload_error": upload_error, "active_model": model_version_get_active(),
+               "upload_error": upload_error, "queue_error": queue_error, "active_model": model_version_get_active(),
                "max_rows": MAX_CSV_ROWS}  # fmt: skip
-    return render(request, "scoring/demo.html", context, status=400 if errors or upload_error else 200)
+    status = 503 if queue_error else 400 if errors or upload_error else 200
+    return render(request, "scoring/demo.html", context, status=status)
 
 
 def _typed(form: dict[str, str]) -> dict[str, Any]:
@@ -130,7 +135,7 @@ def demo_batch_upload(request: HttpRequest) -> HttpResponse:
     try:
         job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
                                uploaded_by=request.user, channel=BatchJob.Channel.UI)  # fmt: skip
-    except (DataFormatError, UploadTooLargeError) as exc:
+    except (DataFormatError, UploadTooLargeError, QueueUnavailableError) as exc:
         return demo_batch_list(request, upload_error=f"{upload.name}: {exc}")
     return redirect("demo-batch", job_id=job.pk)
 

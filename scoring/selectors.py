@@ -12,11 +12,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from ml import schema
-from ml.registry import load_artifact
+from ml.registry import artifact_signature, load_artifact
 from ml.scorecard import PointsScale
 from scoring.models import BatchJob, BatchResult, BatchRowError, ModelVersion, ScoreRequest
 
-_loaded: dict[tuple[str, str], Any] = {}  # (artifact path, sha256) -> fitted pipeline
+# (artifact path, sha256) -> (the file's signature when it was checked, fitted pipeline)
+_loaded: dict[tuple[str, str], tuple[tuple[int, int, int], Any]] = {}
 _lock = threading.Lock()
 
 
@@ -29,13 +30,21 @@ def model_version_get(*, version: str) -> ModelVersion:
 
 
 def model_version_load(*, model_version: ModelVersion) -> Any:
-    """The fitted pipeline, loaded once per process and only after its sha256 matched."""
+    """The fitted pipeline, loaded once per process and only after its sha256 matched.
+
+    Every call also looks at the file: deleted, or changed since it was checked (the sha256 is then
+    checked again), it is refused with ArtifactIntegrityError, so no worker keeps deciding with a
+    model whose artifact no longer matches the registry.
+    """
     path = settings.CREDITRISK_MODEL_DIR / model_version.artifact_path
     key = (str(path), model_version.artifact_sha256)
     with _lock:
-        if key not in _loaded:
-            _loaded[key] = load_artifact(path, model_version.artifact_sha256)
-        return _loaded[key]
+        signature = artifact_signature(path)
+        cached = _loaded.get(key)
+        if cached is None or cached[0] != signature:
+            _loaded.pop(key, None)
+            _loaded[key] = (signature, load_artifact(path, model_version.artifact_sha256))
+        return _loaded[key][1]
 
 
 def points_scale() -> PointsScale:

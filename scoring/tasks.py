@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import DatabaseError
 
 from scoring.models import BatchChunk, BatchJob, ScoreRequest
@@ -14,30 +14,44 @@ from scoring.services.sweep import stale_work_sweep
 
 logger = logging.getLogger(__name__)
 
+# A task is published inside the transaction that stores its row (scoring/services/dispatch.py), so
+# it can arrive a moment before that transaction commits: wait for the row with these countdowns
+# (about 3 s in all), then take it that the transaction rolled back and drop the message.
+UNCOMMITTED_ROW_COUNTDOWNS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+
+
+def _wait_for_commit(task: Task, what: str, key: object) -> None:
+    """Retry shortly while the row may still be uncommitted; then drop the message with a warning."""
+    tries = task.request.retries
+    if not task.request.called_directly and tries < len(UNCOMMITTED_ROW_COUNTDOWNS):
+        raise task.retry(countdown=UNCOMMITTED_ROW_COUNTDOWNS[tries], max_retries=len(UNCOMMITTED_ROW_COUNTDOWNS))
+    # A message that outlived its row (its transaction rolled back after the publish, a database
+    # restored from backup, a test database dropped): nothing to score, and retrying cannot help.
+    logger.warning("%s %s does not exist; message dropped", what, key)
+
 
 @shared_task(
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(DatabaseError,),
     retry_backoff=True,
     max_retries=5,
 )
-def score_request_process_task(score_request_id: str) -> None:
+def score_request_process_task(self: Task, score_request_id: str) -> None:
     try:
         score_request_process(score_request_id=score_request_id)
     except ScoreRequest.DoesNotExist:
-        # A message that outlived its row (a database restored from backup, a test database
-        # dropped): nothing to score, and retrying cannot help.
-        logger.warning("score request %s does not exist; message dropped", score_request_id)
+        _wait_for_commit(self, "score request", score_request_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True,
-             max_retries=5)  # fmt: skip
-def batch_job_index_task(job_id: str) -> None:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,),
+             retry_backoff=True, max_retries=5)  # fmt: skip
+def batch_job_index_task(self: Task, job_id: str) -> None:
     try:
         batch_job_index(job_id=job_id)
     except BatchJob.DoesNotExist:
-        logger.warning("batch job %s does not exist; message dropped", job_id)
+        _wait_for_commit(self, "batch job", job_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True,
@@ -46,6 +60,7 @@ def batch_chunk_process_task(chunk_id: int) -> None:
     try:
         batch_chunk_process(chunk_id=chunk_id)
     except BatchChunk.DoesNotExist:
+        # Chunks are published after their job's indexing commits: a missing one is gone for good.
         logger.warning("batch chunk %s does not exist; message dropped", chunk_id)
 
 

@@ -46,15 +46,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def prepare(env: dict[str, str]) -> str:
-    """Create the database, migrate, train once, and return an API token."""
+    """Create the database (the one env's DATABASE_URL names), migrate, train once, and return an API token."""
     import psycopg2
 
+    database = env["DATABASE_URL"].rsplit("/", 1)[-1] or DATABASE
     conn = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
     conn.autocommit = True
     with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
         if not cursor.fetchone():
-            cursor.execute(f"CREATE DATABASE {DATABASE}")
+            cursor.execute(f'CREATE DATABASE "{database}"')
     conn.close()
     import redis
 
@@ -105,16 +106,32 @@ def sample_applicants(n: int) -> list[dict[str, Any]]:
     return records
 
 
-def start_stack(env: dict[str, str], web_workers: int, worker_concurrency: int, port: int) -> list[subprocess.Popen]:
+def start_stack(env: dict[str, str], web_workers: int, worker_concurrency: int, port: int,
+                queues: str = "scoring,batch") -> list[subprocess.Popen]:  # fmt: skip
     web = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "creditrisk.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(web_workers), "--keep-alive", "30", "--log-level", "warning"],
         cwd=REPO, env=env, start_new_session=True)  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", "scoring,batch",
-         "--concurrency", str(worker_concurrency), "--loglevel", "WARNING"],
+    return [web, start_worker(env, queues, worker_concurrency)]
+
+
+def start_worker(env: dict[str, str], queues: str, concurrency: int, nice: int = 0) -> subprocess.Popen:
+    """A Celery worker on ``queues``; ``nice`` > 0 runs it at a lower CPU priority."""
+    return subprocess.Popen(
+        [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "celery", "-A", "creditrisk", "worker",
+         "-Q", queues, "--concurrency", str(concurrency), "--loglevel", "WARNING", "--hostname", f"{queues.replace(',', '-')}@%h"],
         cwd=REPO, env=env, start_new_session=True)  # fmt: skip
-    return [web, worker]
+
+
+def stop_stack(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group, then SIGKILL what is still there after 30 s."""
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_ready(port: int, token: str, applicant: dict[str, Any], timeout: float = 90) -> None:

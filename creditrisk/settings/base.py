@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from creditrisk import env
 
@@ -99,6 +100,10 @@ CACHES = {
     if env.string("CACHE_URL", "")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+if "LOCATION" in CACHES["default"]:
+    # A Redis that is down or paused fails a request within seconds (503, scoring/exceptions.py).
+    CACHES["default"]["OPTIONS"] = {"socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+                                    "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0)}  # fmt: skip
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -117,6 +122,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "scoring.exceptions.api_exception_handler"  # Redis down: 503, not 500
 SPECTACULAR_SETTINGS = {
     "TITLE": "Credit-risk scoring API",
     "DESCRIPTION": "Probability of default, credit points, decision and reasons for credit card applicants.",
@@ -170,6 +176,27 @@ CELERY_TASK_ROUTES["simulations.tasks.simulation_run_task"] = {"queue": "batch"}
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 1740)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Broker faults (docs/reliability.md, "Faults"). Requests publish inside their transaction, so a
+# broker that is down or paused must fail the publish within seconds (the API answers 503) rather
+# than hang: a short connect timeout and a bounded publish retry. The same socket options stop a
+# worker waiting for ever on a half-open connection; kombu reads them from the transport options
+# https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, with an acknowledgement that times out no longer stalling the worker.
+    CELERY_BROKER_TRANSPORT = "creditrisk.broker:Transport"
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        socket_timeout=env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+        socket_connect_timeout=env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+        socket_keepalive=True,
+        health_check_interval=env.integer("CELERY_BROKER_HEALTH_CHECK_SECONDS", 10),
+    )
+    # Redis re-delivers a task that is not acknowledged within the visibility timeout, even while it
+    # still runs: it must exceed the hard time limit of the longest task, or that task runs twice.
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT")
+CELERY_BROKER_CONNECTION_TIMEOUT = env.decimal("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": env.integer("CELERY_PUBLISH_MAX_RETRIES", 2),
+                                    "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}  # fmt: skip
 
 # -- The product -------------------------------------------------------------------------------
 # Where the PAKDD files are: a local folder or s3://bucket/prefix (credentials from AWS_* variables).

@@ -35,6 +35,7 @@ from ml.registry import ArtifactIntegrityError
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
 from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_head_lock, chain_link_chunk
+from scoring.services.dispatch import task_publish
 from scoring.services.files import NoActiveModelError, model_version_for_scoring
 
 
@@ -66,12 +67,15 @@ def job_source(job: BatchJob) -> Path:
 
 
 def batch_job_create(
-    *, content: Iterable[bytes], original_name: str, uploaded_by: Any, channel: str
+    *, content: Iterable[bytes], original_name: str, uploaded_by: Any, channel: str, dispatch: bool = True
 ) -> BatchJob:
     """Store the file (streamed to disk), check its head, and queue it; DataFormatError if it is wrong.
 
     ``content`` yields the file in pieces (an upload's ``chunks()``), so no file is ever held whole
-    in memory. A file refused here leaves nothing behind.
+    in memory. A file refused here leaves nothing behind, and neither does a broker that cannot take
+    the job (QueueUnavailableError: the task is published inside the transaction, see
+    ``scoring/services/dispatch.py``). ``dispatch=False`` is for a caller that runs the job itself
+    (``score_csv``): no message, and no broker needed.
     """
     from scoring.tasks import batch_job_index_task  # the task module imports this one
 
@@ -86,13 +90,18 @@ def batch_job_create(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     user = uploaded_by if uploaded_by is not None and uploaded_by.is_authenticated else None
-    with transaction.atomic():
-        job = BatchJob.objects.create(
-            id=job_id, uploaded_by=user, channel=channel, original_name=Path(original_name).name[:255] or "upload",
-            stored_path="upload", size_bytes=size, layout=layout.as_dict(),
-            chunk_rows=settings.CREDITRISK_BATCH_CHUNK_ROWS, dispatched_at=timezone.now(),
-        )  # fmt: skip
-        transaction.on_commit(lambda: batch_job_index_task.apply_async((str(job_id),), queue=batch_queue()))
+    try:
+        with transaction.atomic():
+            job = BatchJob.objects.create(
+                id=job_id, uploaded_by=user, channel=channel, original_name=Path(original_name).name[:255] or "upload",
+                stored_path="upload", size_bytes=size, layout=layout.as_dict(),
+                chunk_rows=settings.CREDITRISK_BATCH_CHUNK_ROWS, dispatched_at=timezone.now() if dispatch else None,
+            )  # fmt: skip
+            if dispatch:
+                task_publish(batch_job_index_task, (str(job_id),), queue=batch_queue())
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return job
 
 

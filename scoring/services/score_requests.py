@@ -19,6 +19,7 @@ from ml.registry import ArtifactIntegrityError
 from scoring.models import Applicant, ModelVersion, ScoreRequest
 from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_append, chain_head_lock
+from scoring.services.dispatch import task_publish
 from scoring.services.files import NoActiveModelError, model_version_for_scoring
 
 
@@ -61,7 +62,11 @@ def applicant_score(*, inputs: dict[str, Any], model_version: ModelVersion | Non
 def score_request_create(
     *, inputs: dict[str, Any], requested_by: AbstractBaseUser | AnonymousUser | None, channel: str
 ) -> ScoreRequest:
-    """Store the applicant and a queued request; the worker is told only once both are committed."""
+    """Store the applicant and a queued request and tell the worker, all or nothing.
+
+    The task is published inside the transaction (see ``scoring/services/dispatch.py``): if the
+    broker cannot take it, QueueUnavailableError is raised and neither row is kept.
+    """
     from scoring.tasks import score_request_process_task  # the task module imports this one
 
     external_id = inputs.get(schema.ID_COLUMN)
@@ -77,8 +82,7 @@ def score_request_create(
             channel=channel,
             input_snapshot={schema.ID_COLUMN: external_id, **features},
         )
-        request_id = str(request.id)
-        transaction.on_commit(lambda: score_request_process_task.delay(request_id))
+        task_publish(score_request_process_task, (str(request.id),))  # last: any error before it sends nothing
     return request
 
 

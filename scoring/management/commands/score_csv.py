@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 # Refuse a file with any bad row before scoring anything, with the loader's message.
                 load_applications(source, strict=True)
             job = batch_job_create(content=iter_bytes(source), original_name=os.path.basename(str(source)),
-                                   uploaded_by=None, channel=BatchJob.Channel.COMMAND)  # fmt: skip
+                                   uploaded_by=None, channel=BatchJob.Channel.COMMAND, dispatch=False)  # fmt: skip
             job = batch_job_run_inline(job=job, progress=self._progress)
         except (DataFormatError, NoActiveModelError, UploadTooLargeError) as exc:
             raise CommandError(f"{source}: {exc}") from exc

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def start_worker(*, database: str, queues: str, model_dir: Path, batch_dir: Path, name: str,
-                 extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+                 extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> subprocess.Popen:
     """``celery worker`` as the Compose file runs it, on the test database; waits until it answers."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
@@ -33,7 +33,7 @@ def start_worker(*, database: str, queues: str, model_dir: Path, batch_dir: Path
     hostname = f"{name}-{os.getpid()}@%h"
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", queues, "--concurrency", "1",
-         "--loglevel", "WARNING", "--hostname", hostname],
+         "--loglevel", "WARNING", "--hostname", hostname, *(extra_args or [])],
         cwd=REPO, env=env, start_new_session=True,  # its own process group, so a test can kill it whole
     )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -131,18 +131,42 @@ def test_task_run_twice_stores_one_result(active_version):
 
 
 @pytest.mark.django_db
-def test_request_is_dispatched_only_after_commit(api, active_version, django_capture_on_commit_callbacks,
-                                                 settings, monkeypatch):  # fmt: skip
+def test_request_is_published_inside_its_transaction(api, active_version, django_capture_on_commit_callbacks,
+                                                     settings, monkeypatch):  # fmt: skip
+    # Published before the commit, so a broker that refuses it rolls everything back (503, nothing
+    # stored; the real-Redis version is scoring/tests/faults/test_broker_down.py).
+    from django.db import connection
+
     from scoring import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.score_request_process_task, "delay", lambda request_id: sent.append(request_id))
+
+    def publish(args, **options):
+        sent.append((args[0], connection.in_atomic_block, ScoreRequest.objects.filter(pk=args[0]).exists()))
+
+    monkeypatch.setattr(tasks.score_request_process_task, "apply_async", publish)
     settings.CREDITRISK_SCORE_WAIT_SECONDS = 0
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api.post(URL, applicant_inputs(seed=9)[0], format="json")
-    assert sent == [] and len(callbacks) == 1
-    callbacks[0]()
-    assert sent == [response.json()["id"]]
+    assert response.status_code == 202 and callbacks == []
+    assert sent == [(response.json()["id"], True, True)]
+
+
+@pytest.mark.django_db
+def test_a_refused_publish_answers_503_and_stores_nothing(api, active_version, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from scoring import tasks
+    from scoring.models import Applicant
+
+    def refuse(*args, **options):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.score_request_process_task, "apply_async", refuse)
+    response = api.post(URL, applicant_inputs(seed=10)[0], format="json")
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert "Connection refused" in response.json()["detail"]
+    assert not ScoreRequest.objects.exists() and not Applicant.objects.exists()
 
 
 @pytest.mark.django_db
