@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kombu.pools
 import psycopg2
 import pytest
 import redis
@@ -122,13 +123,16 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 def _reset_broker_pools() -> None:
-    """Forget this process's broker connections, so the next publish connects to the current URL."""
-    for pool in (celery_app.__dict__.get("amqp") and celery_app.amqp._producer_pool, celery_app._pool):
-        if pool is not None:
-            pool.force_close_all()
+    """Forget this process's broker connections, so the next publish connects to the current URL.
+
+    kombu keeps its pools in a process-wide registry keyed by connection: a pool closed but left in
+    the registry would be handed out again, closed, when the URL comes back. ``reset`` closes and
+    forgets them all.
+    """
     celery_app._pool = None
     if "amqp" in celery_app.__dict__:
         celery_app.amqp._producer_pool = None
+    kombu.pools.reset()
 
 
 @pytest.fixture

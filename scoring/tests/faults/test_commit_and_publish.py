@@ -13,7 +13,6 @@ exact point, with no clean-up, as a SIGKILL or a power cut would.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,11 +24,10 @@ from django.db import connection
 from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
-from scoring.models import Applicant, BatchResult, ScoreRequest
+from scoring.models import BatchResult
 from scoring.services.batches import batch_job_create
 from scoring.tests.api.conftest import REPO
-from scoring.tests.factories import applicant_inputs
-from scoring.tests.faults.conftest import batch_final, poll_final, wait_for
+from scoring.tests.faults.conftest import batch_final
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,29 +67,3 @@ def test_chunks_committed_but_never_published_are_dispatched_by_the_sweep(api, c
     body = batch_final(api, str(job.pk), 60)
     assert (body["status"], body["rows_done"], body["chunks_done"]) == ("done", 400, 4)
     assert sorted(BatchResult.objects.filter(job=job).values_list("line", flat=True)) == list(range(1, 401))
-
-
-def test_a_message_whose_transaction_never_committed_is_dropped(api, active_version, fault_workers, batch_dir):
-    inputs = json.dumps(applicant_inputs(seed=72)[0])
-    _run_and_crash(f"""
-        import json
-        from scoring.services import score_requests
-        publish = score_requests.task_publish
-        def publish_then_crash(*args, **options):
-            publish(*args, **options)
-            os._exit({CRASHED})  # published; the transaction is still open, and dies with the process
-        score_requests.task_publish = publish_then_crash
-        score_requests.score_request_create(inputs=json.loads({inputs!r}), requested_by=None, channel="api")
-    """, fault_workers.broker.url, batch_dir)  # fmt: skip
-    assert fault_workers.broker.queue_length("scoring") == 1
-    assert not ScoreRequest.objects.exists() and not Applicant.objects.exists()
-
-    fault_workers.start("orphans")
-    log = fault_workers.log("orphans")
-    wait_for(lambda: log.exists() and "does not exist; message dropped" in log.read_text(), 30,
-             "the worker to drop the message")  # fmt: skip
-    assert not ScoreRequest.objects.exists() and fault_workers.broker.queue_length("scoring") == 0
-
-    request_id = api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=73)[0], format="json").json()["id"]
-    assert poll_final(api, request_id, 30)["status"] == "done"
-    assert ScoreRequest.objects.count() == 1
