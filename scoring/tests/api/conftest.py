@@ -24,18 +24,27 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def start_worker(*, database: str, queues: str, model_dir: Path, batch_dir: Path, name: str,
-                 extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> subprocess.Popen:
-    """``celery worker`` as the Compose file runs it, on the test database; waits until it answers."""
+                 extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None,
+                 log: Path | None = None) -> subprocess.Popen:
+    """``celery worker`` as the Compose file runs it, on the test database; waits until it answers.
+
+    The worker logs through Django's logging on stdout (``--logfile`` has no effect): ``log`` collects
+    its stdout and stderr in a file, for tests that read what the worker said.
+    """
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
            "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL, "CREDITRISK_MODEL_DIR": str(model_dir),
            "CREDITRISK_HEARTBEAT_SECONDS": "1", "CREDITRISK_BATCH_DIR": str(batch_dir), **(extra_env or {})}  # fmt: skip
     hostname = f"{name}-{os.getpid()}@%h"
+    output = log.open("ab") if log else None
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", queues, "--concurrency", "1",
          "--loglevel", "WARNING", "--hostname", hostname, *(extra_args or [])],
         cwd=REPO, env=env, start_new_session=True,  # its own process group, so a test can kill it whole
+        stdout=output, stderr=subprocess.STDOUT if output else None,
     )  # fmt: skip
+    if output:
+        output.close()  # the worker holds its own copy
     deadline = time.monotonic() + 60
     destination = [hostname.replace("%h", socket.gethostname())]
     while not celery_app.control.ping(destination=destination, timeout=0.5):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -52,13 +51,14 @@ def test_demo_upload_of_a_bad_file_names_the_problem(logged_in, active_version, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_demo_page_in_a_real_browser(live_server, active_version, celery_worker_process, trained, tmp_path):
+def test_demo_page_in_a_real_browser(live_server, active_version, celery_worker_process, trained, tmp_path,
+                                     monkeypatch):  # fmt: skip
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: `.ci/run` installs Debian's chromium")
     UserFactory(username="officer", password="s3cret-pass")
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     sample = tmp_path / "applicants.txt"
     sample.write_text("\r\n".join(trained["text"].split("\r\n")[:3]) + "\r\n", encoding="latin-1", newline="")
     with playwright.sync_playwright() as p:

@@ -262,7 +262,9 @@ def test_responses_forbid_framing_and_content_sniffing(as_role, active_version):
 def test_the_public_health_check_never_shows_a_connection_secret(client, monkeypatch):
     from creditrisk.celery import app as celery_app
 
-    monkeypatch.setattr(celery_app.conf, "broker_write_url", "redis://:hunter2-broker-secret@127.0.0.1:9/0")
+    # setitem, not setattr: ``conf.broker_write_url`` is a property that falls back to broker_url, and
+    # setattr would restore that fallback's value as a fixed write URL, pinning every later publish.
+    monkeypatch.setitem(celery_app.conf, "broker_write_url", "redis://:hunter2-broker-secret@127.0.0.1:9/0")
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["checks"]["broker"].startswith("broker unreachable")
     assert "hunter2" not in response.content.decode()
