@@ -85,7 +85,8 @@ class PeakMemory(threading.Thread):
                     continue
 
 
-def upload_and_wait(port: int, token: str, path: Path, timeout: float) -> dict[str, Any]:
+def upload_and_wait(port: int, token: str, path: Path, timeout: float, *, partial: bool = False) -> dict[str, Any]:
+    """Upload ``path`` and wait for its job; past ``timeout`` exit, or with ``partial`` return the job as it stands."""
     import requests
 
     headers = {"Authorization": f"Token {token}"}
@@ -107,6 +108,8 @@ def upload_and_wait(port: int, token: str, path: Path, timeout: float) -> dict[s
                   f"{progress['rows_per_second'] or 0:,.0f} rows/s, ETA {progress['eta_seconds']} s")  # fmt: skip
             last_print = time.perf_counter()
         time.sleep(0.2)
+    if partial:
+        return {"job": job, "upload_seconds": uploaded, "seconds": time.perf_counter() - started}
     raise SystemExit(f"the job did not finish within {timeout} s")
 
 
