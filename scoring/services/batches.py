@@ -243,7 +243,6 @@ def _store_chunk(chunk_id: int, results: pd.DataFrame, problems: list[RowProblem
         chunk.status = BatchChunk.Status.CANCELLED
         chunk.save(update_fields=["status"])
         return chunk
-    head = chain_head_lock()
     _copy_results(job, chunk, results)
     BatchRowError.objects.bulk_create(
         BatchRowError(job=job, chunk=chunk, line=p.line, column=p.column, problem=p.problem) for p in problems
@@ -252,6 +251,9 @@ def _store_chunk(chunk_id: int, results: pd.DataFrame, problems: list[RowProblem
     chunk.rows_done, chunk.rows_failed = len(results), len({p.line for p in problems})
     chunk.results_sha256 = results_digest(results.itertuples(index=False))
     chunk.errors_sha256 = errors_digest((p.line, p.column, p.problem) for p in problems)
+    # The chain's head is the one lock every decision shares: taken last, so a single score waits for
+    # this chunk's link and commit only, not for its rows to be copied and digested.
+    head = chain_head_lock()
     chain_link_chunk(head, chunk, job)
     chunk.save()
     head.save()

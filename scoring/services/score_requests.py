@@ -87,11 +87,18 @@ def score_request_create(
 
 
 def score_request_process(*, score_request_id: str) -> ScoreRequest:
-    """The worker's part: score a queued request and append it to the audit chain, exactly once."""
+    """The worker's part: score a queued request and append it to the audit chain, exactly once.
+
+    The row is read before it is claimed. The message can arrive before the transaction that stores
+    the row commits: read first, a row not yet visible raises DoesNotExist (the task waits and tries
+    again), and once it is visible the claim sees it too. Claimed first, a commit landing between
+    the two statements made a queued request look already handled, and its message was dropped.
+    """
+    request = ScoreRequest.objects.get(pk=score_request_id)
     claimed = ScoreRequest.objects.filter(
         pk=score_request_id, status__in=[ScoreRequest.Status.QUEUED, ScoreRequest.Status.RUNNING]
     ).update(status=ScoreRequest.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
-    request = ScoreRequest.objects.get(pk=score_request_id)
+    request.refresh_from_db()
     if not claimed:
         return request  # already final: a second delivery of the same task changes nothing
     if request.attempts > settings.CREDITRISK_MAX_ATTEMPTS:
