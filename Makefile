@@ -76,4 +76,4 @@ simulate: migrate
 # Single scores at a steady rate, alone and while a 200,000-row bulk job runs; figures in docs/reliability.md.
 .PHONY: bench-load
 bench-load: install services check-data
-	$(PY) scripts/bench_load.py --rate $${RATE:-10} --rows $${ROWS:-200000} --baseline-seconds $${BASELINE:-60} --after-seconds $${AFTER:-30}
+	$(PY) scripts/bench_load.py --rate $${RATE:-5} --rows $${ROWS:-200000} --baseline-seconds $${BASELINE:-60} --after-seconds $${AFTER:-60}

@@ -19,7 +19,7 @@ Printed: every 10-second window (requests, errors, latency percentiles), the err
 single scoring stayed within its target while the batch ran: p99 at most twice the p99 measured
 alone in the same run.
 
-    python scripts/bench_load.py [--rate 10] [--rows 200000] [--baseline-seconds 60] [--after-seconds 30]
+    python scripts/bench_load.py [--rate 5] [--rows 200000] [--baseline-seconds 60] [--after-seconds 60]
 """
 
 from __future__ import annotations
@@ -148,10 +148,10 @@ def report(args: argparse.Namespace, samples: list[Sample], batch: dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=10.0, help="single scores per second")
+    parser.add_argument("--rate", type=float, default=5.0, help="single scores per second")
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--baseline-seconds", type=float, default=60)
-    parser.add_argument("--after-seconds", type=float, default=30)
+    parser.add_argument("--after-seconds", type=float, default=60)
     parser.add_argument("--topology", choices=("split", "shared"), default="split")
     parser.add_argument("--scoring-concurrency", type=int, default=2)
     parser.add_argument("--batch-concurrency", type=int, default=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 from django.db import connection
@@ -19,18 +18,11 @@ from scoring.services.audit import audit_verify
 from scoring.services.sweep import stale_work_sweep
 from scoring.tests.api.conftest import start_worker
 from scoring.tests.api.test_batches import _upload
+from scoring.tests.faults.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAULT_QUEUE = "batch-faults"  # only the workers of this test listen here
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _job(job_id: str) -> BatchJob:
@@ -49,7 +41,7 @@ def test_a_worker_killed_mid_job_leaves_every_row_scored_exactly_once(
                   batch_dir=batch_dir, extra_env={"CREDITRISK_BATCH_QUEUE": FAULT_QUEUE})  # fmt: skip
     first = start_worker(name="doomed", **worker)
     try:
-        _wait_for(lambda: _job(job_id).chunks_done >= 3, 60, "the first chunks")
+        wait_for(lambda: _job(job_id).chunks_done >= 3, 60, "the first chunks", pause=0.05)
         os.killpg(first.pid, signal.SIGKILL)  # the whole worker, pool process included, mid-chunk
         first.wait(timeout=10)
     finally:
@@ -64,7 +56,7 @@ def test_a_worker_killed_mid_job_leaves_every_row_scored_exactly_once(
         # duplicates that must change nothing).
         settings.CREDITRISK_STALE_SECONDS = 0
         assert stale_work_sweep()["batch_chunks"] > 0
-        _wait_for(lambda: _job(job_id).is_final, 120, "the job to finish")
+        wait_for(lambda: _job(job_id).is_final, 120, "the job to finish", pause=0.05)
     finally:
         stop_process(second)
 
