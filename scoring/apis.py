@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db.models import Model, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -22,6 +23,8 @@ from scoring.selectors import model_version_list, score_request_list, score_requ
 from scoring.serializers import ApplicantInputSerializer
 from scoring.services.files import NoActiveModelError
 from scoring.services.score_requests import score_request_create, score_request_replay
+
+T = TypeVar("T", bound=Model)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -136,13 +139,18 @@ class ScoreRequestListApi(APIView):
         return paginator.get_paginated_response(ScoreRequestOutputSerializer(page, many=True).data)
 
 
-def _visible_request(request: Request, request_id: str) -> ScoreRequest:
-    """The request if this user may see it; anything else, a malformed id included, is a JSON 404."""
+def visible_or_404(visible: QuerySet[T], key: str, what: str) -> T:
+    """The object of ``visible`` (what this user may see) with id ``key``; anything else, a malformed
+    id included, is a JSON 404 that does not tell another client's id from one that does not exist."""
     try:
-        key = uuid.UUID(request_id)
+        pk = uuid.UUID(str(key))
     except ValueError:
-        raise NotFound("No score request has this id.") from None
-    return get_object_or_404(score_request_list(user=request.user), pk=key)
+        raise NotFound(f"No {what} has this id.") from None
+    return get_object_or_404(visible, pk=pk)
+
+
+def _visible_request(request: Request, request_id: str) -> ScoreRequest:
+    return visible_or_404(score_request_list(user=request.user), request_id, "score request")
 
 
 class ScoreRequestDetailApi(APIView):

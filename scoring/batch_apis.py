@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
@@ -20,7 +18,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from ml.data import DataFormatError
-from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, ErrorSerializer
+from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
 from scoring.selectors import (
@@ -144,12 +142,7 @@ class BatchJobListCreateApi(APIView):
 
 
 def _visible_job(request: Request, job_id: str) -> BatchJob:
-    """The job if this user may see it; anything else, a malformed id included, is a JSON 404."""
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        raise NotFound("No batch job has this id.") from None
-    return get_object_or_404(batch_job_list(user=request.user), pk=key)
+    return visible_or_404(batch_job_list(user=request.user), job_id, "batch job")
 
 
 class BatchJobDetailApi(APIView):

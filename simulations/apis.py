@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -20,7 +19,7 @@ from rest_framework.views import APIView
 
 from ml.data import DataFormatError, decode, parse_applications
 from ml.simulation import LIMITS, Economics
-from scoring.apis import VERSION_PATTERN, ErrorSerializer
+from scoring.apis import VERSION_PATTERN, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows
 from scoring.models import ModelVersion
 from scoring.services.files import NoActiveModelError
@@ -183,12 +182,7 @@ class SimulationRunListCreateApi(SimulationRunCreateApi, SimulationRunListApi):
 
 
 def _visible_run(request: Request, run_id: str) -> SimulationRun:
-    """The run if this user may see it; anything else, a malformed id included, is a JSON 404."""
-    try:
-        key = uuid.UUID(run_id)
-    except ValueError:
-        raise NotFound("No simulation has this id.") from None
-    return get_object_or_404(simulation_run_list(user=request.user), pk=key)
+    return visible_or_404(simulation_run_list(user=request.user), run_id, "simulation")
 
 
 class SimulationRunDetailApi(APIView):
