@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg2
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from django.utils import timezone
 
 from creditrisk.celery import app as celery_app
@@ -70,3 +72,32 @@ def test_stalled_batch_work_is_dispatched_again(active_version, trained, setting
 def test_the_sweep_runs_periodically():
     entry = django_settings.CELERY_BEAT_SCHEDULE["sweep-stale-work"]
     assert entry["task"] in celery_app.tasks and entry["schedule"] == django_settings.CREDITRISK_SWEEP_SECONDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_a_worker_is_storing_right_now_is_skipped_not_waited_for(active_version, trained, settings):
+    settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"
+    job = batch_job_create(content=[trained["text"].encode("latin-1")], original_name="a.txt", uploaded_by=None,
+                           channel="api", dispatch=False)  # fmt: skip
+    batch_job_index(job_id=job.pk, dispatch=False)
+    long_ago = timezone.now() - timedelta(hours=1)
+    BatchChunk.objects.filter(job=job).update(dispatched_at=long_ago)
+    storing = BatchChunk.objects.filter(job=job).order_by("index").first()
+    # A worker in the middle of storing that chunk: its row locked and marked done, not yet committed.
+    worker = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
+    try:
+        with worker.cursor() as cursor:
+            cursor.execute("UPDATE scoring_batchchunk SET status = 'done' WHERE id = %s", [storing.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting on the worker fails the test instead of hanging it
+        try:
+            swept = stale_work_sweep()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+        worker.commit()  # the chunk is stored; stamping it now would be refused by its immutability trigger
+    finally:
+        worker.close()
+    assert swept["batch_chunks"] == BatchChunk.objects.filter(job=job).count() - 1
+    storing.refresh_from_db()
+    assert (storing.status, storing.dispatched_at) == ("done", long_ago)
