@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg2
 import pytest
+from django.db import connection
 
 from ml import schema
 from ml.data import to_original_format
@@ -70,3 +72,13 @@ def active_version(db, trained, settings) -> ModelVersion:
         data_sha256="0" * 64, artifact_path=trained["path"].name, artifact_sha256=trained["sha256"],
         threshold=0.25, is_active=True,
     )  # fmt: skip
+
+
+def database_session(*, autocommit: bool = False) -> psycopg2.extensions.connection:
+    """A PostgreSQL session of the test's own on the test database, outside Django's: what another
+    process (a web process, a worker, an administrator) does there, with its own transactions."""
+    db = connection.settings_dict
+    session = psycopg2.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
+                               password=db["PASSWORD"] or None, dbname=db["NAME"])  # fmt: skip
+    session.autocommit = autocommit
+    return session

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg2
 import pytest
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -11,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from scoring.models import ScoreRequest
 from scoring.services import score_requests
 from scoring.services.score_requests import score_request_create, score_request_process
+from scoring.tests.conftest import database_session
 from scoring.tests.factories import applicant_inputs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ def test_a_request_committed_while_its_message_is_handled_is_scored_not_dropped(
     if connection.vendor != "postgresql":
         pytest.skip("needs a second PostgreSQL session")  # CI runs on PostgreSQL
     request_id, inserts = _insert_statements(monkeypatch)
-    web = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
+    web = database_session()
     try:
         with web.cursor() as cursor:  # the web process: rows stored, transaction not yet committed
             for sql in inserts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import psycopg2
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
@@ -15,6 +14,7 @@ from scoring.models import BatchChunk, BatchJob, ScoreRequest
 from scoring.services.batches import batch_job_create, batch_job_index
 from scoring.services.score_requests import score_request_create, score_request_process
 from scoring.services.sweep import stale_work_sweep
+from scoring.tests.conftest import database_session
 from scoring.tests.factories import applicant_inputs
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_a_chunk_a_worker_is_storing_right_now_is_skipped_not_waited_for(active_
     BatchChunk.objects.filter(job=job).update(dispatched_at=long_ago)
     storing = BatchChunk.objects.filter(job=job).order_by("index").first()
     # A worker in the middle of storing that chunk: its row locked and marked done, not yet committed.
-    worker = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
+    worker = database_session()
     try:
         with worker.cursor() as cursor:
             cursor.execute("UPDATE scoring_batchchunk SET status = 'done' WHERE id = %s", [storing.pk])

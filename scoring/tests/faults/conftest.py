@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,11 +23,12 @@ import redis
 from django.db import connection
 from rest_framework.test import APIClient
 
-from conftest import stop_process
+from conftest import _free_port, stop_process
 from creditrisk.celery import app as celery_app
 from ml.registry import sha256_bytes
 from scoring.models import AuditChainHead, ModelVersion, ScoreRequest
 from scoring.tests.api.conftest import api, client_user, start_worker  # noqa: F401  (fixtures used here)
+from scoring.tests.conftest import database_session
 
 # Short enough for tests that last seconds; the production defaults are in creditrisk/settings/base.py.
 WORKER_ENV = {
@@ -56,12 +56,6 @@ def broker_state() -> str:
                 f"{client.hlen('unacked')} unacknowledged")  # fmt: skip
     except redis.RedisError as exc:
         return f"broker: {exc}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -262,9 +256,7 @@ def batch_final(client: APIClient, job_id: str, timeout: float) -> dict:
 
 def database_admin() -> psycopg2.extensions.connection:
     """A connection of the test's own, outside Django's, on the test database (autocommit)."""
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
-    conn.autocommit = True
-    return conn
+    return database_session(autocommit=True)
 
 
 @contextmanager
@@ -275,7 +267,7 @@ def chain_head_held() -> Iterator[None]:
     transaction waits there: a fault can then be injected at that exact point of the task.
     """
     AuditChainHead.objects.get_or_create(id=1)
-    holder = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"])
+    holder = database_session()
     try:
         with holder.cursor() as cursor:
             cursor.execute("SELECT 1 FROM scoring_auditchainhead WHERE id = 1 FOR UPDATE")
