@@ -77,3 +77,8 @@ simulate: migrate
 .PHONY: bench-load
 bench-load: install services check-data
 	$(PY) scripts/bench_load.py --rate $${RATE:-5} --rows $${ROWS:-200000} --baseline-seconds $${BASELINE:-60} --after-seconds $${AFTER:-60}
+
+# Cross-validated ROC AUC against training rows (would more labelled data help?); docs/modelling.md.
+.PHONY: learning-curve
+learning-curve: install check-data
+	$(PY) scripts/learning_curve.py --data "$(CREDITRISK_DATA_DIR)/PAKDD2010_Modeling_Data.txt" --candidate $${CANDIDATE:-soft_voting} --figure docs/figures/learning-curve.png
