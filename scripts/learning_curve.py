@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ml.candidates import CANDIDATE_NAMES, make_candidate  # noqa: E402
-from ml.data import load_applications  # noqa: E402
+from ml.data import DataFormatError, load_applications  # noqa: E402
 from ml.training import TrainingConfig, features_and_label, split_holdout  # noqa: E402
 
 SHARES = (0.125, 0.25, 0.5, 0.75, 1.0)
@@ -65,7 +65,12 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    sizes, scores = measure(args.data, args.candidate)
+    folds = TrainingConfig().n_splits
+    print(f"{args.candidate}: {len(SHARES) * folds} fits ({len(SHARES)} sizes, {folds} folds); minutes on 2 cores")
+    try:
+        sizes, scores = measure(args.data, args.candidate)
+    except DataFormatError as error:
+        sys.exit(f"cannot read {args.data}: {error}")
     auc, spread = scores.mean(axis=1), scores.std(axis=1)
     print(f"{args.candidate}: cross-validated ROC AUC by training rows ({time.perf_counter() - started:.0f} s)\n")
     print("| training rows per fold | ROC AUC | ± (folds) | gain per doubling |")

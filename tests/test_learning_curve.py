@@ -46,3 +46,9 @@ def test_the_curve_is_measured_on_the_development_rows_and_learns(learning_curve
     learning_curve.main()
     assert figure.stat().st_size > 0
     assert "| 640 |" in capsys.readouterr().out
+
+
+def test_a_missing_file_is_one_clear_line(learning_curve, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["learning_curve.py", "--data", str(tmp_path / "absent.txt")])
+    with pytest.raises(SystemExit, match="no such file: .*absent.txt"):
+        learning_curve.main()
