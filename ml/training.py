@@ -41,6 +41,10 @@ class TrainingConfig:
     random_state: int = 42
     importance_rows: int = 4000
 
+    def folds(self) -> StratifiedKFold:
+        """The development rows' cross-validation folds (stratified, seeded): the same on every call."""
+        return StratifiedKFold(n_splits=self.n_splits, shuffle=True, random_state=self.random_state)
+
 
 @dataclass
 class TrainingResult:
@@ -188,7 +192,7 @@ def _fit_calibrated(name: str, X: pd.DataFrame, y: pd.Series, config: TrainingCo
     calibrated = CalibratedClassifierCV(
         make_candidate(name, excluded=config.excluded, random_state=config.random_state),
         method="sigmoid",
-        cv=StratifiedKFold(n_splits=config.n_splits, shuffle=True, random_state=config.random_state),
+        cv=config.folds(),
         ensemble=False,
     )
     return Pipeline([("calibrated_model", calibrated)]).fit(X, y)

@@ -27,22 +27,23 @@ from ml.data import DataFormatError, load_applications  # noqa: E402
 from ml.training import TrainingConfig, features_and_label, split_holdout  # noqa: E402
 
 SHARES = (0.125, 0.25, 0.5, 0.75, 1.0)
+TRAINING = TrainingConfig()  # train's own split and folds
 
 
-def measure(data: str, candidate: str, shares: tuple[float, ...] = SHARES) -> tuple[np.ndarray, np.ndarray]:
+def measure(
+    data: str, candidate: str, shares: tuple[float, ...] = SHARES, config: TrainingConfig = TRAINING
+) -> tuple[np.ndarray, np.ndarray]:
     """Training rows per fold, and the test ROC AUC of every fold (one row a share)."""
-    from sklearn.model_selection import StratifiedKFold, learning_curve
+    from sklearn.model_selection import learning_curve
 
-    config = TrainingConfig()
     development, _ = split_holdout(load_applications(data, require_label=True).frame, config)
     X, y = features_and_label(development)
-    folds = StratifiedKFold(n_splits=config.n_splits, shuffle=True, random_state=config.random_state)
     sizes, _, test_scores = learning_curve(
         make_candidate(candidate, excluded=config.excluded, random_state=config.random_state),
         X,
         y,
         train_sizes=list(shares),
-        cv=folds,
+        cv=config.folds(),
         scoring="roc_auc",
         shuffle=True,  # a random subset of each training fold, not its first rows
         random_state=0,
@@ -65,10 +66,11 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    folds = TrainingConfig().n_splits
+    config = TRAINING
+    folds = config.n_splits
     print(f"{args.candidate}: {len(SHARES) * folds} fits ({len(SHARES)} sizes, {folds} folds); minutes on 2 cores")
     try:
-        sizes, scores = measure(args.data, args.candidate)
+        sizes, scores = measure(args.data, args.candidate, config=config)
     except DataFormatError as error:
         sys.exit(f"cannot read {args.data}: {error}")
     auc, spread = scores.mean(axis=1), scores.std(axis=1)
@@ -79,8 +81,7 @@ def main() -> None:
         gain = "" if i == 0 else f"{(a - auc[i - 1]) / np.log2(n / sizes[i - 1]):+.4f}"
         print(f"| {n:,} | {a:.4f} | {s:.4f} | {gain} |")
     # What a fold trains on when the full 50,000-row file goes through the same split.
-    config = TrainingConfig()
-    full = int(50_000 * (1 - config.holdout_fraction) * (config.n_splits - 1) / config.n_splits)
+    full = int(50_000 * (1 - config.holdout_fraction) * (folds - 1) / folds)
     print()
     for rows in (full, 2 * int(sizes[-1])):
         print(f"projected at {rows:,} training rows per fold: {projection(sizes, auc, rows):.4f}")
