@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 from ml import schema
 from ml.data import to_original_format
@@ -82,3 +85,29 @@ def database_session(*, autocommit: bool = False) -> psycopg2.extensions.connect
                                password=db["PASSWORD"] or None, dbname=db["NAME"])  # fmt: skip
     session.autocommit = autocommit
     return session
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, pause: float = 0.1,
+             explain: Callable[[], str] | None = None) -> None:  # fmt: skip
+    """Poll until ``predicate()`` is true; fail the test naming ``what`` (and ``explain()``) after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f"; {explain()}" if explain else ""))
+        time.sleep(pause)
+
+
+def api_final(client: APIClient, path: str, timeout: float, explain: Callable[[], str] | None = None) -> dict:
+    """What the API shows at ``path`` (a score request, a bulk job) once its status is final."""
+    body: dict = {}
+
+    def final() -> bool:
+        nonlocal body
+        body = client.get(path).json()
+        return body["status"] in ("done", "failed", "cancelled")
+
+    def last_answer() -> str:
+        return f"last answer: {body}" + (f"; {explain()}" if explain else "")
+
+    wait_for(final, timeout, f"{path} to be final", pause=0.2, explain=last_answer)
+    return body

@@ -18,7 +18,7 @@ from scoring.services.audit import audit_verify
 from scoring.services.sweep import stale_work_sweep
 from scoring.tests.api.conftest import start_worker
 from scoring.tests.api.test_batches import _upload
-from scoring.tests.faults.conftest import wait_for
+from scoring.tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from scoring.models import BatchJob, BatchResult
+from scoring.tests.conftest import api_final
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,13 +20,7 @@ def _upload(client, data: bytes, name: str = "applications.txt"):
 
 
 def _wait(client, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/v1/batches/{job_id}/").json()
-        if body["status"] in ("done", "failed", "cancelled"):
-            return body
-        time.sleep(0.2)
-    pytest.fail(f"batch {job_id} did not finish in {timeout} s")
+    return api_final(client, f"/api/v1/batches/{job_id}/", timeout)
 
 
 def test_upload_is_scored_by_the_workers_with_progress_results_and_errors(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from creditrisk.celery import app as celery_app
 from ml.registry import sha256_bytes
 from scoring.models import AuditChainHead, ModelVersion, ScoreRequest
 from scoring.tests.api.conftest import api, client_user, start_worker  # noqa: F401  (fixtures used here)
-from scoring.tests.conftest import database_session
+from scoring.tests.conftest import api_final, database_session, wait_for
 
 # Short enough for tests that last seconds; the production defaults are in creditrisk/settings/base.py.
 WORKER_ENV = {
@@ -36,16 +35,6 @@ WORKER_ENV = {
     "CELERY_BROKER_SOCKET_TIMEOUT": "2",
     "CELERY_BROKER_HEALTH_CHECK_SECONDS": "2",
 }
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, pause: float = 0.1,
-             explain: Callable[[], str] | None = None) -> None:  # fmt: skip
-    """Poll until ``predicate()`` is true; fail the test naming ``what`` (and ``explain()``) after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f"; {explain()}" if explain else ""))
-        time.sleep(pause)
 
 
 def broker_state() -> str:
@@ -227,31 +216,16 @@ def model_version_register(trained: dict, folder: Path, *, version: str = "v1", 
 
 def poll_final(client: APIClient, request_id: str, timeout: float) -> dict:
     """The request as the API shows it, once it is done or failed."""
-    body: dict = {}
-
-    def final() -> bool:
-        nonlocal body
-        body = client.get(f"/api/v1/score-requests/{request_id}/").json()
-        return body["status"] in ("done", "failed")
 
     def explain() -> str:
         row = ScoreRequest.objects.filter(pk=request_id).values("status", "attempts", "created_at", "started_at").first()
         return f"row: {row}; {broker_state()}"
 
-    wait_for(final, timeout, f"score request {request_id} to be final", pause=0.2, explain=explain)
-    return body
+    return api_final(client, f"/api/v1/score-requests/{request_id}/", timeout, explain=explain)
 
 
 def batch_final(client: APIClient, job_id: str, timeout: float) -> dict:
-    body: dict = {}
-
-    def final() -> bool:
-        nonlocal body
-        body = client.get(f"/api/v1/batches/{job_id}/").json()
-        return body["status"] in ("done", "failed", "cancelled")
-
-    wait_for(final, timeout, f"batch job {job_id} to finish", pause=0.2, explain=lambda: f"job: {body}; {broker_state()}")
-    return body
+    return api_final(client, f"/api/v1/batches/{job_id}/", timeout, explain=broker_state)
 
 
 def database_admin() -> psycopg2.extensions.connection:
