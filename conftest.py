@@ -17,6 +17,19 @@ from ml.sample import synthetic_applications
 REPO = Path(__file__).resolve().parent
 
 
+@pytest.fixture(autouse=True)
+def audit_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, settings) -> Path:
+    """Each test's own folder of signed audit checkpoints, for this process and the workers it starts.
+
+    Every test starts with an empty chain: a checkpoint of another test's chain would read as records
+    deleted from the end.
+    """
+    folder = tmp_path_factory.mktemp("audit-checkpoints")
+    monkeypatch.setenv("CREDITRISK_AUDIT_CHECKPOINT_DIR", str(folder))
+    settings.CREDITRISK_AUDIT_CHECKPOINT_DIR = folder
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_frame() -> pd.DataFrame:
     return synthetic_applications(600, seed=7)

@@ -70,7 +70,8 @@ def string_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:
         return default
-    return [item.strip() for item in value.split(",") if item.strip()]
+    # Commas or lines: a *_FILE may hold one item a line.
+    return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
 
 
 def choice(name: str, choices: list[str], default: str) -> str:

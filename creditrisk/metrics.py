@@ -27,7 +27,7 @@ from typing import Any
 
 from celery.signals import task_failure, task_retry, task_revoked, task_success, worker_init, worker_ready
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess, start_http_server
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,36 @@ class DecisionCollector:
         yield family
 
 
+class DriftCollector:
+    """``creditrisk_drift_psi{input}``: the latest periodic stability report (the last 7 days of decisions
+    against the active version's development rows), read from the database at scrape time, so every
+    web process answers the same. ``input="score"`` is the score's PSI; the others are the inputs' CSI
+    (column names, upper case). No report yet, or an input with no rows in it: no sample (never a 0
+    that would read "stable")."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from scoring.selectors import drift_report_latest  # the app is loaded by then
+
+        psi = GaugeMetricFamily(
+            "creditrisk_drift_psi",
+            "Population stability index against the development rows (0.1-0.25 watch, above 0.25 act)",
+            labels=["input"],
+        )
+        created = GaugeMetricFamily(
+            "creditrisk_drift_report_timestamp_seconds", "When the latest stability report was made (Unix time)"
+        )
+        rows = GaugeMetricFamily("creditrisk_drift_report_rows", "Decisions the latest stability report covers")
+        latest = drift_report_latest()
+        if latest is not None:
+            report = latest.report
+            for row in [*([report["score"]] if report.get("score") else []), *report.get("inputs", [])]:
+                if row["rows"]:
+                    psi.add_metric([row["name"]], row["psi"])
+            created.add_metric([], latest.created_at.timestamp())
+            rows.add_metric([], latest.rows)
+        yield from (psi, created, rows)
+
+
 # -- Celery: one count per task outcome, served by each worker on its own port ------------------
 
 
@@ -166,4 +196,4 @@ def metrics_view(request: Any) -> Any:
         response = HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(exposition(DecisionCollector()), content_type=CONTENT_TYPE)
+    return HttpResponse(exposition(DecisionCollector(), DriftCollector()), content_type=CONTENT_TYPE)

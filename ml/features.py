@@ -14,8 +14,8 @@ categories on every call (milliseconds with ten thousand boroughs).
 The pieces:
 
 * :class:`ApplicationFeatures` -- drops excluded and training-constant columns, normalises free
-  text, turns numeric codes into categories and adds derived features (income totals, logs and
-  roundness, counts of cards and phones, whether home and work addresses match...).
+  text, turns numeric codes into categories and adds derived features (income totals, counts of
+  cards and phones, whether home and work addresses match...; :func:`derived_features`).
 * :class:`KeyCodes` -- values as integer codes (unseen -1, missing NaN): before ``TargetEncoder``
   so that it looks values up with a binary search instead of rebuilding a dictionary on every
   call, and as the codes boosting and forests split on.
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -66,11 +66,10 @@ HIGH_CARDINALITY: tuple[str, ...] = (*schema.TEXT_COLUMNS, *AREA_CODE_COLUMNS, *
 # Low-cardinality codes: one-hot for linear models and networks, integer codes for trees.
 LOW_CARDINALITY: tuple[str, ...] = (*schema.CATEGORY_COLUMNS, *CODE_COLUMNS)
 
-_STRING_INPUTS = frozenset((*schema.TEXT_COLUMNS, *schema.CATEGORY_COLUMNS))
+STRING_INPUTS = frozenset((*schema.TEXT_COLUMNS, *schema.CATEGORY_COLUMNS))
 _CARD_FLAGS = ("FLAG_VISA", "FLAG_MASTERCARD", "FLAG_DINERS", "FLAG_AMERICAN_EXPRESS", "FLAG_OTHER_CARDS")
 _DOCUMENT_FLAGS = ("FLAG_HOME_ADDRESS_DOCUMENT", "FLAG_RG", "FLAG_CPF", "FLAG_INCOME_PROOF")
 _PHONE_FLAGS = ("FLAG_RESIDENCIAL_PHONE", "FLAG_MOBILE_PHONE", "FLAG_PROFESSIONAL_PHONE")
-_YES = frozenset(("Y", "1"))
 
 # Pairs compared for equality: moving state, working far from home, and the like.
 _SAME_VALUE_PAIRS: dict[str, tuple[str, str]] = {
@@ -93,16 +92,28 @@ def feature_group(name: str) -> str:
 
 
 class ColumnGroup:
-    """Selects the columns of one :func:`feature_group` (a class, not a lambda, so it pickles)."""
+    """Selects the columns of one :func:`feature_group` (a class, not a lambda, so it pickles).
 
-    def __init__(self, group: str) -> None:
+    ``only`` keeps just those names of the group, ``exclude`` drops those: a group split in two,
+    such as the numeric features with a monotone constraint and the rest.
+    """
+
+    def __init__(self, group: str, *, only: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> None:
         self.group = group
+        self.only = None if only is None else tuple(only)
+        self.exclude = tuple(exclude)
 
     def __call__(self, X: pd.DataFrame) -> list[str]:
-        return [c for c in X.columns if feature_group(c) == self.group]
+        return [c for c in X.columns if feature_group(c) == self.group and self._wanted(c)]
+
+    def _wanted(self, name: str) -> bool:
+        return (self.only is None or name in self.only) and name not in self.exclude
 
     def __repr__(self) -> str:
-        return f"ColumnGroup({self.group!r})"
+        extra = (f", only={self.only!r}" if self.only is not None else "") + (
+            f", exclude={self.exclude!r}" if self.exclude else ""
+        )
+        return f"ColumnGroup({self.group!r}{extra})"
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -132,12 +143,6 @@ def _floats(values: Any) -> np.ndarray:
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
 
 
-def _present(values: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return np.array([v is not None for v in values], dtype=bool)
-    return ~np.isnan(values)
-
-
 def _as_frame(X: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X if columns is None else X[list(columns)]
@@ -161,6 +166,66 @@ class _FittedColumns:
 
 
 # -- the application feature builder ---------------------------------------------------------------
+
+# Derived features and the inputs each is computed from. A derived feature moves with its inputs in
+# the direction given: raising any of them never lowers it (+1) or never raises it (-1).
+DERIVED_FROM: dict[str, dict[str, int]] = {
+    "LOG_TOTAL_INCOME": {"PERSONAL_MONTHLY_INCOME": 1, "OTHER_INCOMES": 1},
+    "LOG_INCOME_PER_PERSON": {"PERSONAL_MONTHLY_INCOME": 1, "OTHER_INCOMES": 1, "QUANT_DEPENDANTS": -1},
+    "HAS_OTHER_INCOMES": {"OTHER_INCOMES": 1},
+    "HAS_ASSETS": {"PERSONAL_ASSETS_VALUE": 1},
+    "RESIDENCE_SHARE_OF_LIFE": {"MONTHS_IN_RESIDENCE": 1, "AGE": -1},
+}
+
+
+def derived_features(
+    c: Mapping[str, np.ndarray],
+    *,
+    yes: Sequence[float],
+    informative: Sequence[str],
+    missing: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The derived numeric features, from typed columns in either of two forms.
+
+    Numeric inputs are float arrays (NaN missing). Codes and text are float *keys* (NaN missing):
+    any numbering in which equal values get equal keys, ``yes`` holding the keys of ``Y`` and ``1``.
+    :class:`ApplicationFeatures` numbers the values of each call; the compiled scorer
+    (:mod:`ml.scorer`) uses its fitted vocabulary. One definition serves both, so they agree.
+    An input that is excluded yields no feature built from it; ``informative`` are the inputs
+    that count as missing in ``N_MISSING`` (``missing``: that count, when the caller has it at hand).
+    """
+    n = len(next(iter(c.values())))
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if "PERSONAL_MONTHLY_INCOME" in c:
+            income = c["PERSONAL_MONTHLY_INCOME"]
+            total = income + np.nan_to_num(c.get("OTHER_INCOMES", np.zeros(n)))
+            people = 1 + np.nan_to_num(c.get("QUANT_DEPENDANTS", np.zeros(n)))
+            out["LOG_TOTAL_INCOME"] = np.log1p(total)
+            out["LOG_INCOME_PER_PERSON"] = np.log1p(total / people)
+        if "OTHER_INCOMES" in c:
+            out["HAS_OTHER_INCOMES"] = _flag(c["OTHER_INCOMES"] > 0, c["OTHER_INCOMES"])
+        if "PERSONAL_ASSETS_VALUE" in c:
+            out["HAS_ASSETS"] = _flag(c["PERSONAL_ASSETS_VALUE"] > 0, c["PERSONAL_ASSETS_VALUE"])
+        out["N_CARDS"] = _count_yes(c, _CARD_FLAGS, yes, n)
+        out["N_DOCUMENTS"] = _count_yes(c, _DOCUMENT_FLAGS, yes, n)
+        out["N_PHONES"] = _count_yes(c, _PHONE_FLAGS, yes, n)
+        if "PROFESSIONAL_STATE" in c:
+            out["HAS_WORK_ADDRESS"] = (~np.isnan(c["PROFESSIONAL_STATE"])).astype(float)
+        if "MONTHS_IN_RESIDENCE" in c and "AGE" in c:
+            years = np.where(c["AGE"] > 0, c["AGE"], np.nan)
+            out["RESIDENCE_SHARE_OF_LIFE"] = np.minimum(c["MONTHS_IN_RESIDENCE"] / (12 * years), 1.5)
+        # Only columns that vary in training count: other files leave some constant ones empty.
+        if missing is None:
+            missing = np.zeros(n)
+            for name in informative:
+                if name in c:
+                    missing = missing + np.isnan(c[name])
+        out["N_MISSING"] = missing
+        for name, (a, b) in _SAME_VALUE_PAIRS.items():
+            if a in c and b in c:
+                out[name] = _flag(c[a] == c[b], ~np.isnan(c[a]) & ~np.isnan(c[b]))
+    return out
 
 
 class ApplicationFeatures(TransformerMixin, BaseEstimator):
@@ -198,6 +263,12 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
+    @property
+    def informative_inputs(self) -> tuple[str, ...]:
+        """The inputs that vary in training: the ones ``N_MISSING`` counts."""
+        check_is_fitted(self, "feature_names_out_")
+        return tuple(n for n in schema.FEATURE_NAMES if n not in self.excluded and n not in self.constant_columns_)
+
     def _inputs(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """The schema's allowed feature columns as arrays; an absent column reads as all-missing."""
         if not isinstance(X, pd.DataFrame):
@@ -208,7 +279,7 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):
             if name in excluded:
                 continue
             values = X[name].to_numpy() if name in X.columns else np.full(len(X), None, dtype=object)
-            columns[name] = _objects(values) if name in _STRING_INPUTS else _floats(values)
+            columns[name] = _objects(values) if name in STRING_INPUTS else _floats(values)
         return columns
 
     def _build(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -218,51 +289,37 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):
                 columns[name] = np.array(
                     [None if v is None else normalize_text(v) for v in columns[name]], dtype=object
                 )
-        derived = self._derived(columns)
+        informative = [n for n in columns if n not in getattr(self, "constant_columns_", ())]
+        derived = derived_features(_keyed(columns), yes=_YES_KEYS, informative=informative)
         for name in (*CODE_COLUMNS, *AREA_CODE_COLUMNS):
             if name in columns:
-                columns[name] = np.array([None if v != v else f"{v:g}" for v in columns[name]], dtype=object)
+                columns[name] = np.array([None if v != v else code_text(v) for v in columns[name]], dtype=object)
         for name, parts in KEY_COMBINATIONS.items():
             if all(p in columns for p in parts):
                 columns[name] = _combine_keys([columns[p] for p in parts])
         columns.update(derived)
         return columns
 
-    def _derived(self, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Derived numeric features; an input that is excluded yields no feature built from it."""
-        n = len(next(iter(c.values())))
-        out: dict[str, np.ndarray] = {}
-        if "PERSONAL_MONTHLY_INCOME" in c:
-            income = c["PERSONAL_MONTHLY_INCOME"]
-            total = income + np.nan_to_num(c.get("OTHER_INCOMES", np.zeros(n)))
-            people = 1 + np.nan_to_num(c.get("QUANT_DEPENDANTS", np.zeros(n)))
-            out["LOG_PERSONAL_INCOME"] = np.log1p(income)
-            out["LOG_TOTAL_INCOME"] = np.log1p(total)
-            out["LOG_INCOME_PER_PERSON"] = np.log1p(total / people)
-            # An exact figure (R$ 387.45) looks copied from a payslip, a round one (R$ 500) is a
-            # guess: round incomes are markedly riskier (29% bad against 23%) at every level.
-            out["INCOME_TRAILING_ZEROS"] = _trailing_zeros(income)
-        if "OTHER_INCOMES" in c:
-            out["HAS_OTHER_INCOMES"] = _flag(c["OTHER_INCOMES"] > 0, c["OTHER_INCOMES"])
-        if "PERSONAL_ASSETS_VALUE" in c:
-            assets = c["PERSONAL_ASSETS_VALUE"]
-            out["LOG_ASSETS"] = np.log1p(assets)
-            out["HAS_ASSETS"] = _flag(assets > 0, assets)
-        out["N_CARDS"] = _count_yes(c, _CARD_FLAGS, n)
-        out["N_DOCUMENTS"] = _count_yes(c, _DOCUMENT_FLAGS, n)
-        out["N_PHONES"] = _count_yes(c, _PHONE_FLAGS, n)
-        if "PROFESSIONAL_STATE" in c:
-            out["HAS_WORK_ADDRESS"] = _present(c["PROFESSIONAL_STATE"]).astype(float)
-        if "MONTHS_IN_RESIDENCE" in c and "AGE" in c:
-            years = np.where(c["AGE"] > 0, c["AGE"], np.nan)
-            out["RESIDENCE_SHARE_OF_LIFE"] = np.minimum(c["MONTHS_IN_RESIDENCE"] / (12 * years), 1.5)
-        # Only columns that vary in training count: other files leave some constant ones empty.
-        informative = [name for name in c if name not in getattr(self, "constant_columns_", ())]
-        out["N_MISSING"] = sum((~_present(c[name])).astype(float) for name in informative)
-        for name, (a, b) in _SAME_VALUE_PAIRS.items():
-            if a in c and b in c:
-                out[name] = _flag(c[a] == c[b], _present(c[a]) & _present(c[b]))
-        return out
+
+def code_text(value: float) -> str:
+    """A numeric code as the text the encoders learn it by: 9.0 -> '9'."""
+    return f"{value:g}"
+
+
+# Keys of "Y" and "1" in :func:`_keyed`: every other string gets a key from 2 up.
+_YES_KEYS = (0.0, 1.0)
+
+
+def _keyed(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Text and codes as float keys, equal values equal keys across columns (see :func:`derived_features`)."""
+    keys: dict[str, float] = {"Y": 0.0, "1": 1.0}
+    out: dict[str, np.ndarray] = {}
+    for name, values in columns.items():
+        if values.dtype != object:
+            out[name] = values
+            continue
+        out[name] = np.array([np.nan if v is None else keys.setdefault(v, float(len(keys))) for v in values])
+    return out
 
 
 def _n_distinct(values: np.ndarray) -> int:
@@ -275,20 +332,13 @@ def _flag(condition: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.where(mask, np.asarray(condition, dtype=float), np.nan)
 
 
-def _count_yes(c: dict[str, np.ndarray], names: Sequence[str], n: int) -> np.ndarray:
+def _count_yes(c: Mapping[str, np.ndarray], names: Sequence[str], yes: Sequence[float], n: int) -> np.ndarray:
     count = np.zeros(n)
     for name in names:
         if name in c:
-            count += np.array([v in _YES for v in c[name]], dtype=float)
+            for key in yes:
+                count += c[name] == key
     return count
-
-
-def _trailing_zeros(amounts: np.ndarray) -> np.ndarray:
-    """How round an amount is: -1 with cents, else its trailing zeros (0 to 3); NaN if missing."""
-    with np.errstate(invalid="ignore"):
-        whole = np.round(amounts, 2) % 1 == 0
-        zeros = sum((amounts % 10**k == 0).astype(float) for k in (1, 2, 3))
-    return np.where(np.isnan(amounts), np.nan, np.where(whole, zeros, -1.0))
 
 
 def _series(values: np.ndarray, index: pd.Index) -> pd.Series:
@@ -440,6 +490,18 @@ class QuantileBins(_FittedColumns, TransformerMixin, BaseEstimator):
         return (position[:, None] == np.arange(len(edges) + 2)[None, :]).astype(float)
 
 
+def quantile_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """The inner quantile cut points of the present values, ties merged (many columns are mostly zero)."""
+    known = values[~np.isnan(values)]
+    inner = np.linspace(0, 1, n_bins + 1)[1:-1]
+    return np.unique(np.quantile(known, inner)) if len(known) else np.array([])
+
+
+def quantile_codes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Each value's bin (edges at or below it), -1 for missing."""
+    return np.where(np.isnan(values), -1.0, np.searchsorted(edges, np.nan_to_num(values), side="right"))
+
+
 class QuantileCodes(_FittedColumns, TransformerMixin, BaseEstimator):
     """Numeric columns as the index of their training quantile bin (float), -1 for missing.
 
@@ -459,12 +521,7 @@ class QuantileCodes(_FittedColumns, TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> QuantileCodes:
         X = self._start_fit(X)
-        inner = np.linspace(0, 1, self.n_bins + 1)[1:-1]
-        self.edges_ = {}
-        for column in self.feature_names_in_:
-            values = _floats(X[column].to_numpy())
-            known = values[~np.isnan(values)]
-            self.edges_[column] = np.unique(np.quantile(known, inner)) if len(known) else np.array([])
+        self.edges_ = {c: quantile_edges(_floats(X[c].to_numpy()), self.n_bins) for c in self.feature_names_in_}
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -472,9 +529,7 @@ class QuantileCodes(_FittedColumns, TransformerMixin, BaseEstimator):
         X = self._columns_of(X)
         out = np.empty(X.shape, dtype=float)
         for j, column in enumerate(self.feature_names_in_):
-            values = _floats(X[column].to_numpy())
-            codes = np.searchsorted(self.edges_[column], np.nan_to_num(values), side="right")
-            out[:, j] = np.where(np.isnan(values), -1.0, codes)
+            out[:, j] = quantile_codes(_floats(X[column].to_numpy()), self.edges_[column])
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

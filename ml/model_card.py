@@ -27,6 +27,7 @@ _METRIC_COLUMNS = {
     "log_loss": "log loss",
     "fit_seconds": "fit s",
     "excluded": "excluded",
+    "monotone": "monotone constraints",
 }
 
 
@@ -62,7 +63,8 @@ def _plot_calibration(result: TrainingResult, path: Path) -> None:
     if len(result.holdout_label):
         observed, predicted = calibration_curve(result.holdout_label, result.holdout_probability,
                                                 n_bins=10, strategy="quantile")  # fmt: skip
-        ax.plot(predicted, observed, marker="o", label="holdout (calibrated model)")
+        label = "holdout (model before the refit)" if result.refit else "holdout (calibrated model)"
+        ax.plot(predicted, observed, marker="o", label=label)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
     ax.set(xlabel="predicted probability of default", ylabel="observed default rate",
            title="Calibration", xlim=(0, 0.7), ylim=(0, 0.7))  # fmt: skip
@@ -97,7 +99,8 @@ def render(result: TrainingResult, *, version: str, figures: dict[str, str] | No
         "## Data",
         f"- Source: `{facts.get('data_source', '')}` (sha256 `{facts.get('data_sha256', '')}`)",
         f"- Rows: {result.rows['total']} labelled; {result.rows['development']} for development (cross-validation "
-        f"and fitting), {result.rows['holdout']} held out before any fitting (seed {result.config.random_state}).",
+        f"and fitting), {result.rows['holdout']} held out before any fitting (seed {result.config.random_state})"
+        + (f"; then the chosen model was refitted on all {result.rows['total']} (see below)." if result.refit else "."),
         f"- Bad rate: {np.mean(result.development_label):.1%} in development.",
         f"- Inputs used: {len(result.features)} of the 53 application columns.",
         f"- Excluded attributes: {excluded}. The lender may not decide on them; the table shows what including "
@@ -107,15 +110,23 @@ def render(result: TrainingResult, *, version: str, figures: dict[str, str] | No
         "",
         _markdown_table(comparison),
         "",
+        "## Monotone constraints",
+        _monotone_text(result),
+        "",
+        "## Reasons",
+        _reference_text(result),
+        "",
         "## Chosen model on the holdout",
         "",
         _markdown_table(pd.DataFrame([{k: v for k, v in result.holdout_metrics.items()}]))
         if result.holdout_metrics
         else "No holdout was kept.",
         "",
+        *_refit_lines(result),
         "## Most important inputs",
         "Permutation importance: the drop in ROC AUC when one input is shuffled "
-        f"({min(result.config.importance_rows, result.rows['holdout'] or result.rows['development'])} rows).",
+        f"({min(result.config.importance_rows, result.rows['holdout'] or result.rows['development'])} rows"
+        f"{'; held-out rows, which the refitted model has seen' if result.refit else ''}).",
         "",
         _markdown_table(result.feature_importance.head(15).rename("AUC drop").rename_axis("input").reset_index()),
         "",
@@ -140,12 +151,75 @@ def render(result: TrainingResult, *, version: str, figures: dict[str, str] | No
         "report of the lending simulation.",
         "",
         "## Reproducibility",
-        f"- Hyper-parameters: `{result.hyperparameters}`",
-        f"- Library versions: `{result.library_versions}`",
-        f"- Artifact sha256: `{facts.get('artifact_sha256', '')}`",
+        f"- Hyper-parameters: {_in_words(result.hyperparameters)}",
+        f"- Library versions: {_in_words(result.library_versions)}",
+        f"- Artifact sha256: `{facts.get('artifact_sha256', '')}`; compiled scorer sha256: "
+        f"`{facts.get('scorer_sha256', '')}`",
         "",
     ]
     return "\n".join(lines)
+
+
+def _refit_lines(result: TrainingResult) -> list[str]:
+    """The refit on every labelled row (``train --refit-all``), and which figures belong to which model."""
+    if not result.refit:
+        return []
+    refit = result.refit
+    return [
+        f"## Refitted on all {refit['rows']} labelled rows",
+        "",
+        "The figures above are those of the model fitted on the development rows, measured once on the holdout "
+        "before anything else. The artifact is that model's pipeline refitted on every labelled row, the holdout "
+        f"included; its calibration: {refit['calibration']}. Its cross-validated figures over those rows:",
+        "",
+        _markdown_table(pd.DataFrame([{_METRIC_COLUMNS.get(k, k): v for k, v in refit["cv_metrics"].items()}])),
+        "",
+        "The policy cut-off, the reference applicant and the drift reference come from those out-of-fold "
+        "predictions over all the rows. The held-out rows are recorded still, but they are no longer unseen: the "
+        "lending simulation refuses them as its test set for this version (give it a labelled file of new rows).",
+        "",
+    ]
+
+
+def _in_words(values: dict[str, Any]) -> str:
+    """``name value`` pairs as a reader writes them, not a Python dict."""
+    return "; ".join(f"{key} `{', '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}`"
+                     for key, value in values.items()) or "none"  # fmt: skip
+
+
+def _monotone_text(result: TrainingResult) -> str:
+    if not result.config.monotone:
+        return "None: the model may move either way with every input."
+    inputs = ", ".join(f"{name} ({'more never raises the risk' if d < 0 else 'more never lowers the risk'})"
+                       for name, d in result.config.monotone)  # fmt: skip
+    text = (
+        f"The model never predicts more risk for more of: {inputs}; features derived from them follow "
+        '(total income, income per person...), so a reason can never read "income is too high".'
+    )
+    free = result.comparison[result.comparison["candidate"] == f"{result.algorithm} without monotone constraints"]
+    if len(free):
+        cost = float(free["roc_auc"].iloc[0]) - result.cv_metrics["roc_auc"]
+        text += (f" The constraints {'cost' if cost >= 0 else 'gain'} {abs(cost):.4f} of CV ROC AUC "
+                 f"({free['roc_auc'].iloc[0]:.4f} without them, {result.cv_metrics['roc_auc']:.4f} with them; "
+                 f"the folds' spread is {result.cv_metrics['roc_auc_std']:.4f}).")  # fmt: skip
+    return text
+
+
+def _reference_text(result: TrainingResult) -> str:
+    text = (
+        "A reason is an input whose change to the reference applicant's value lowers the predicted "
+        "probability of default; its impact is that drop, exactly. The reference is the typical applicant "
+        "among those the model approves at the policy cut-off"
+    )
+    if result.threshold_choice is not None and result.reference_probability is not None:
+        text += (
+            f" ({result.threshold_choice.threshold:.4f}); its own probability is "
+            f"{result.reference_probability:.4f}, so every declined applicant is riskier and gets at least "
+            "one reason."
+        )
+    else:
+        text += "."
+    return text
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:

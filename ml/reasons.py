@@ -7,17 +7,23 @@ probability of default is the reason's ``impact``; only strictly positive drops 
 and the largest come first. Nothing is approximated: ``impact`` is exactly
 ``p(applicant) - p(applicant with that input at the reference value)``.
 
-The substituted copies of many rows and inputs go through a few large ``predict_proba`` calls
-(chunked to bound memory), because a pipeline costs far more per call than per row.
-:func:`score_and_explain` also returns the applicant's own probability from the same call, so a
-service that needs both pays for one call, not two.
+The reference stands for an *approved* applicant (:func:`approved_reference`: the typical
+applicant among those the model approves at the policy cut-off, itself approved), so every
+declined applicant is riskier than it, and some inputs explain the difference. When no input
+alone lowers a row's risk (the model's interactions), the fewest inputs that do so together make
+one reason, so every declined row gets at least one.
+
+The substituted copies of all rows and inputs are scored by the compiled scorer
+(:mod:`ml.scorer`) on already encoded rows, in a few vectorised calls (chunked to bound memory).
+:func:`score_and_explain` also returns the applicants' own probabilities from the same pass.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,10 +31,11 @@ import pandas as pd
 
 from ml import schema
 from ml.features import AREA_CODE_COLUMNS, CODE_COLUMNS, normalize_text
+from ml.scorer import CompiledScorer, Encoded
 
-# Rows of substituted copies per predict_proba call: ~50 MB of frame, and large enough that the
-# per-call overhead of a pipeline (tens of ms) is negligible.
-DEFAULT_CHUNK_ROWS = 50_000
+# Substituted copies scored per call: bounds memory (a copy is a row of ~50 floats) while keeping
+# the per-call overhead negligible.
+DEFAULT_CHUNK_ROWS = 100_000
 
 # Numeric columns holding codes: a median of codes means nothing, the reference takes the mode.
 _CODE_LIKE = frozenset((*CODE_COLUMNS, *AREA_CODE_COLUMNS))
@@ -51,7 +58,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 # -- the result ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # slots, not frozen: bulk jobs make tens of thousands a chunk
 class Reason:
     column: str  # input column name; for a group, its first column (all of them in ``columns``)
     text: str  # what a loan officer reads
@@ -62,9 +69,10 @@ class Reason:
     group: str | None = None  # the group's name (a key of GROUPS), None for a single column
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["columns"] = list(self.columns or (self.column,))
-        return out
+        # Built by hand: dataclasses.asdict deep-copies every value, which dominated bulk jobs. The
+        # value dicts are made afresh for each reason, so sharing them is safe.
+        return {"column": self.column, "text": self.text, "value": self.value, "reference": self.reference,
+                "impact": self.impact, "columns": list(self.columns or (self.column,)), "group": self.group}  # fmt: skip
 
 
 # -- the reference applicant -----------------------------------------------------------------------
@@ -94,6 +102,48 @@ def reference_applicant(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]]
         if name not in reference:
             reference[name] = _typical(X[name], name)
     return {name: reference[name] for name in X.columns}
+
+
+def approved_reference(
+    frame: pd.DataFrame,
+    probability: np.ndarray,
+    threshold: float,
+    score: Any,
+    groups: Mapping[str, Sequence[str]] = GROUPS,
+) -> tuple[dict[str, object], float]:
+    """The typical *approved* applicant, and its probability: the reference reasons are measured from.
+
+    :func:`reference_applicant` of the rows whose (out-of-fold) ``probability`` is below the cut-off.
+    A typical applicant is not always approved (the typical development applicant is declined at
+    the profit cut-off), so while ``score`` (the final model's probability of one applicant's
+    fields) puts it at or above ``threshold``, the rows kept shrink to the safer half of the
+    approved: every declined applicant is then riskier than the reference. Too few rows left for
+    that (a small training file), the approved row the model finds safest is the reference.
+    """
+    kept = probability < threshold
+    while kept.sum() >= 100:
+        reference = reference_applicant(frame[kept], groups)
+        risk = float(score(reference))
+        if risk < threshold:
+            return reference, risk
+        kept &= probability < np.median(probability[kept])
+    candidates = frame[probability < threshold] if (probability < threshold).any() else frame
+    rows = [{name: _json_value(value) for name, value in row.items()} for row in
+            candidates[[c for c in schema.FEATURE_NAMES if c in frame.columns]].to_dict("records")]  # fmt: skip
+    risks = [float(score(row)) for row in rows]
+    best = int(np.argmin(risks))
+    return rows[best], risks[best]
+
+
+def _equals(values: pd.Series, target: object) -> pd.Series:
+    """Elementwise ``values == target`` where missing equals missing."""
+    missing = values.isna()
+    if _is_missing(target):
+        return missing
+    if isinstance(target, (int, float)) and not isinstance(target, bool):
+        numbers = pd.to_numeric(values, errors="coerce")
+        return ~missing & (numbers == float(target))
+    return ~missing & (values.astype(object) == target)
 
 
 def _typical(values: pd.Series, name: str) -> object:
@@ -129,86 +179,85 @@ class _Unit:
 
 
 def explain(
-    model: Any,
+    scorer: CompiledScorer,
     frame: pd.DataFrame,
     reference: Mapping[str, object],
-    *,
-    columns: Sequence[str] | None = None,
-    excluded: Sequence[str] | None = None,
-    max_reasons: int = 4,
-    min_impact: float = 1e-4,
-    groups: Mapping[str, Sequence[str]] | None = GROUPS,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    **options: Any,
 ) -> list[list[Reason]]:
-    """Reasons for every row of `frame` (raw typed features, same columns as for predict_proba)."""
-    return score_and_explain(model, frame, reference, columns=columns, excluded=excluded, max_reasons=max_reasons,
-                             min_impact=min_impact, groups=groups, chunk_rows=chunk_rows)[1]  # fmt: skip
+    """Reasons for every row of `frame` (raw typed features); see :func:`score_and_explain`."""
+    return score_and_explain(scorer, frame, reference, **options)[1]
 
 
 def score_and_explain(
-    model: Any,
-    frame: pd.DataFrame,
+    scorer: CompiledScorer,
+    frame: pd.DataFrame | Mapping[str, Any],
     reference: Mapping[str, object],
     *,
     columns: Sequence[str] | None = None,
-    excluded: Sequence[str] | None = None,
     max_reasons: int = 4,
     min_impact: float = 1e-4,
     groups: Mapping[str, Sequence[str]] | None = GROUPS,
+    explain_if: Callable[[np.ndarray], np.ndarray] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> tuple[np.ndarray, list[list[Reason]]]:
-    """The probability of default of every row and its reasons, from the same predict_proba calls.
+    """The probability of default of every row and its reasons, from the compiled scorer.
 
-    ``columns``: inputs that may be reasons (default: every feature the model does not exclude;
-    a shorter list, e.g. the most important inputs, is proportionally faster). ``excluded``:
-    inputs never to explain (default: read from the model, else the schema's default). Columns
-    absent from ``reference`` cannot be substituted and are skipped. ``groups=None`` explains
-    every column on its own.
+    ``frame`` is a typed frame or one applicant's fields (a dict). ``columns``: inputs that may be
+    reasons (default: every input the model reads and can use; a shorter list is faster).
+    ``explain_if``: which rows to explain, from their probabilities (default all), e.g. the
+    declined ones (``lambda p: p >= threshold``). Every explained row riskier than the reference
+    gets at least one reason: when no input alone lowers its risk, the fewest inputs that do so
+    together make one reason.
     """
-    X = frame[list(schema.FEATURE_NAMES)].reset_index(drop=True)
-    units = _units(_candidate_columns(model, reference, columns, excluded), groups or {})
-    differs = _differs(X, units, reference)
-    probability = np.empty(len(X))
-    impact = np.full((len(X), len(units)), -np.inf)
-    for rows in _row_chunks(differs, chunk_rows):
-        probability[rows], impact[rows] = _impacts(model, X.iloc[rows], units, differs[rows], reference)
-    return probability, _select(X, units, impact, reference, max_reasons, min_impact)
+    unseen: dict[str, int] = {}
+    encoded = scorer.encode(frame, unseen=unseen)
+    applicant = {name: reference.get(name) for name in scorer.inputs}
+    base = scorer.encode_known(applicant) or scorer.encode(applicant, unseen=unseen)
+    n = len(encoded)
+    units = _units_of(tuple(_candidate_columns(scorer, reference, columns)), _frozen(groups or {}))
+    rows = np.arange(n)
+    reasons: list[list[Reason]] = [[] for _ in range(n)]
+    if not units or max_reasons <= 0:
+        rows = rows[:0]
+    probability = np.full(n, np.nan)
+    if explain_if is not None or len(rows) == 0:  # the rows' own risks first: they choose who is explained
+        scored = scorer.probability_of(Encoded.concat([encoded, base]))
+        probability, reference_probability = scored[:n], float(scored[n])
+        if explain_if is not None:
+            rows = rows[np.asarray(explain_if(probability), dtype=bool)[rows]]
+    values = _raw_columns(frame, units)
+    differs = _differs(encoded, base, units, rows)
+    for chunk in _row_chunks(differs, chunk_rows):
+        impact, reference_probability = _impacts(scorer, encoded, base, units, rows[chunk], differs[chunk], probability)
+        for position, row_reasons in zip(chunk, _select(values, units, impact, rows[chunk], reference,
+                                                         max_reasons, min_impact), strict=True):  # fmt: skip
+            reasons[rows[position]] = row_reasons
+    for row in rows:
+        if not reasons[row] and probability[row] > reference_probability + min_impact:
+            found = _combined_reason(scorer, encoded, base, units, int(row), probability[row], values, reference)
+            reasons[row] = [found] if found is not None and found.impact > min_impact else []
+    return probability, reasons
 
 
 def _candidate_columns(
-    model: Any, reference: Mapping[str, object], columns: Sequence[str] | None, excluded: Sequence[str] | None
+    scorer: CompiledScorer, reference: Mapping[str, object], columns: Sequence[str] | None
 ) -> list[str]:
-    skip = set(model_excluded(model) if excluded is None else excluded)
     wanted = schema.FEATURE_NAMES if columns is None else columns
     unknown = [c for c in wanted if c not in schema.FEATURE_NAMES]
     if unknown:
         raise ValueError(f"not input columns: {', '.join(unknown)}")
-    return [c for c in wanted if c not in skip and c in reference]
+    usable = set(scorer.informative)
+    return [c for c in wanted if c in usable and c in reference]
 
 
-def model_excluded(model: Any) -> tuple[str, ...]:
-    """The inputs the model drops itself (its ``excluded`` parameter), found inside wrappers.
-
-    Looks through Pipelines and CalibratedClassifierCV for a step with an ``excluded`` list; a
-    model without one is assumed to exclude the schema's protected attributes.
-    """
-    for estimator in _walk(model):
-        value = getattr(estimator, "excluded", None)
-        if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    return schema.DEFAULT_EXCLUDED
+def _frozen(groups: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((name, tuple(members)) for name, members in groups.items())
 
 
-def _walk(estimator: Any, depth: int = 0) -> Iterator[Any]:
-    if depth > 8:
-        return
-    yield estimator
-    children: list[Any] = [step for _, step in getattr(estimator, "steps", [])]
-    children += [c.estimator for c in getattr(estimator, "calibrated_classifiers_", [])]
-    children += [getattr(estimator, "estimator", None)]
-    for child in children:
-        if child is not None and not isinstance(child, str):
-            yield from _walk(child, depth + 1)
+@lru_cache(maxsize=64)
+def _units_of(columns: tuple[str, ...], groups: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[_Unit, ...]:
+    """:func:`_units`, kept: every request of a model asks for the same ones."""
+    return tuple(_units(columns, dict(groups)))
 
 
 def _units(columns: Sequence[str], groups: Mapping[str, Sequence[str]]) -> list[_Unit]:
@@ -224,30 +273,39 @@ def _units(columns: Sequence[str], groups: Mapping[str, Sequence[str]]) -> list[
     return units
 
 
-def _differs(X: pd.DataFrame, units: Sequence[_Unit], reference: Mapping[str, object]) -> np.ndarray:
+def _raw_columns(frame: pd.DataFrame | Mapping[str, Any], units: Sequence[_Unit]) -> dict[str, np.ndarray]:
+    """The applicants' own values of every candidate column, for the reasons' texts."""
+    names = {c for unit in units for c in unit.columns}
+    if isinstance(frame, pd.DataFrame):
+        return {c: frame[c].to_numpy() for c in names}
+    return {c: np.array([frame.get(c)], dtype=object) for c in names}
+
+
+def _differs(encoded: Encoded, base: Encoded, units: Sequence[_Unit], rows: np.ndarray) -> np.ndarray:
     """rows x units: True where some column of the unit is not at the reference value."""
-    per_column = {c: ~_equals(X[c], reference[c]).to_numpy() for unit in units for c in unit.columns}
-    out = np.zeros((len(X), len(units)), dtype=bool)
-    for j, unit in enumerate(units):
-        for c in unit.columns:
-            out[:, j] |= per_column[c]
-    return out
+    member = _member_matrix(encoded.names, units)
+    values, target = encoded.matrix[rows], base.matrix[0]
+    differ = ~((values == target) | (np.isnan(values) & np.isnan(target)))
+    return (differ.astype(np.int64) @ member.astype(np.int64)) > 0
 
 
-def _equals(values: pd.Series, target: object) -> pd.Series:
-    """Elementwise ``values == target`` where missing equals missing."""
-    missing = values.isna()
-    if _is_missing(target):
-        return missing
-    if isinstance(target, (int, float)) and not isinstance(target, bool):
-        numbers = pd.to_numeric(values, errors="coerce")
-        return ~missing & (numbers == float(target))
-    return ~missing & (values.astype(object) == target)
+def _member_matrix(names: tuple[str, ...], units: Sequence[_Unit]) -> np.ndarray:
+    """inputs x units: True where the unit holds the input (kept: every call of a model asks the same)."""
+    return _member_table(names, tuple(units))
+
+
+@lru_cache(maxsize=64)
+def _member_table(names: tuple[str, ...], units: tuple[_Unit, ...]) -> np.ndarray:
+    position = {name: j for j, name in enumerate(names)}
+    table = np.zeros((len(names), len(units)), dtype=bool)
+    for k, unit in enumerate(units):
+        table[[position[c] for c in unit.columns], k] = True
+    return table
 
 
 def _row_chunks(differs: np.ndarray, chunk_rows: int) -> Iterator[np.ndarray]:
-    """Consecutive row ranges whose copies (one a row, plus one a differing unit) fit ``chunk_rows``."""
-    cost = 1 + differs.sum(axis=1)
+    """Consecutive positions whose substituted copies (one a differing unit) fit ``chunk_rows``."""
+    cost = np.maximum(differs.sum(axis=1), 1)
     start = 0
     while start < len(cost):
         taken = np.searchsorted(np.cumsum(cost[start:]), max(chunk_rows, int(cost[start])), side="right")
@@ -256,71 +314,139 @@ def _row_chunks(differs: np.ndarray, chunk_rows: int) -> Iterator[np.ndarray]:
         start = stop
 
 
+def _substituted(encoded: Encoded, base: Encoded, rows: np.ndarray, at_reference: np.ndarray) -> Encoded:
+    """Copies of ``rows``; input j of copy i at the reference's value where ``at_reference[i, j]``."""
+    return Encoded(np.where(at_reference, base.matrix[0], encoded.matrix[rows]), encoded.names)
+
+
 def _impacts(
-    model: Any, X: pd.DataFrame, units: Sequence[_Unit], differs: np.ndarray, reference: Mapping[str, object]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities of the rows and, for each (row, differing unit), the drop at the reference.
+    scorer: CompiledScorer,
+    encoded: Encoded,
+    base: Encoded,
+    units: Sequence[_Unit],
+    rows: np.ndarray,
+    differs: np.ndarray,
+    probability: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """rows x units: the drop in probability when the unit takes the reference's values (-inf: same).
 
-    The rows themselves come first in the scored frame, then one copy per differing pair; every
-    column is built with one fancy-indexing take, and the unit's columns overwritten.
+    One call of the scorer for the substituted copies, with the rows themselves (where their
+    probability is not known yet, written into ``probability``) and the reference; returns the
+    impacts and the reference's probability.
     """
-    n = len(X)
     pair_row, pair_unit = np.nonzero(differs)
-    source_row = np.concatenate([np.arange(n), pair_row])
-    source_unit = np.concatenate([np.full(n, len(units)), pair_unit])  # len(units): "no substitution"
-    data = {}
-    for name in X.columns:
-        values = X[name].to_numpy()[source_row]
-        substituted = np.array([name in u.columns for u in units] + [False])[source_unit]
-        if substituted.any():
-            values = values.copy()
-            values[substituted] = _frame_value(reference[name], X[name].dtype)
-        data[name] = pd.Series(values, dtype=X[name].dtype)
-    proba = np.asarray(model.predict_proba(pd.DataFrame(data))[:, 1], dtype=float)
+    unknown = rows[np.isnan(probability[rows])]
+    # One matrix: the reference, the rows not scored yet, then a copy of a row for each differing unit,
+    # that unit's inputs set to the reference's values.
+    matrix = np.empty((1 + len(unknown) + len(pair_row), len(encoded.names)))
+    matrix[0] = base.matrix[0]
+    matrix[1:] = encoded.matrix[np.concatenate([unknown, rows[pair_row]])]
+    np.copyto(matrix[1 + len(unknown) :], base.matrix[0], where=_member_matrix(encoded.names, units).T[pair_unit])
+    scored = scorer.probability_of(Encoded(matrix, encoded.names))
+    probability[unknown] = scored[1 : 1 + len(unknown)]
     impact = np.full(differs.shape, -np.inf)
-    impact[pair_row, pair_unit] = proba[pair_row] - proba[n:]
-    return proba[:n], impact
+    impact[pair_row, pair_unit] = probability[rows[pair_row]] - scored[1 + len(unknown) :]
+    return impact, float(scored[0])
 
 
-def _frame_value(value: object, dtype: Any) -> object:
-    """The reference as the frame holds it: NaN in float columns, None in object ones."""
-    if pd.api.types.is_float_dtype(dtype):
-        return np.nan if _is_missing(value) else float(value)  # type: ignore[arg-type]
-    return None if _is_missing(value) else value
+def _combined_reason(
+    scorer: CompiledScorer,
+    encoded: Encoded,
+    base: Encoded,
+    units: Sequence[_Unit],
+    row: int,
+    probability: float,
+    values: Mapping[str, np.ndarray],
+    reference: Mapping[str, object],
+) -> Reason | None:
+    """The fewest inputs (chosen greedily) that together lower a row's risk: one reason for them all.
+
+    Each step moves to the reference the input whose move leaves the lowest risk, until the risk is
+    below the row's own; with every input at the reference it is the reference's, so a row riskier
+    than the reference always ends with a reason.
+    """
+    remaining = list(np.flatnonzero(_differs(encoded, base, units, np.array([row]))[0]))
+    member = _member_matrix(encoded.names, units)
+    chosen: list[int] = []
+    while remaining:
+        at_reference = member[:, chosen].any(axis=1)[None, :] | member.T[remaining]
+        risks = scorer.probability_of(_substituted(encoded, base, np.full(len(remaining), row), at_reference))
+        best = int(np.argmin(risks))
+        chosen.append(remaining.pop(best))
+        if risks[best] < probability:
+            return _joint_reason([units[k] for k in chosen], values, row, reference, probability - float(risks[best]))
+    return None
+
+
+def _joint_reason(units: Sequence[_Unit], values: Mapping[str, np.ndarray], row: int,
+                  reference: Mapping[str, object], impact: float) -> Reason:  # fmt: skip
+    parts = [_reason(unit, {c: values[c][row] for c in unit.columns}, reference, impact) for unit in units]
+    if len(parts) == 1:
+        return parts[0]
+    columns = tuple(c for unit in units for c in unit.columns)
+    text = "Taken together: " + "; ".join(p.text[:1].lower() + p.text[1:] for p in parts)
+    own = {c: _json_value(values[c][row]) for c in columns}
+    return Reason(columns[0], text, own, {c: reference[c] for c in columns}, impact, columns, "combined")
 
 
 def _select(
-    X: pd.DataFrame,
+    values: Mapping[str, np.ndarray],
     units: Sequence[_Unit],
     impact: np.ndarray,
+    rows: np.ndarray,
     reference: Mapping[str, object],
     max_reasons: int,
     min_impact: float,
 ) -> list[list[Reason]]:
-    """The ``max_reasons`` largest impacts above ``min_impact`` of each row, largest first."""
-    if not units or max_reasons <= 0:
-        return [[] for _ in range(len(X))]
+    """The ``max_reasons`` largest impacts above ``min_impact`` of each row, largest first.
+
+    Built unit by unit (each unit's values taken for all its rows at once), since a bulk chunk
+    makes tens of thousands of reasons.
+    """
     # A stable sort on -impact keeps the units' order among ties, so results are reproducible.
     order = np.argsort(-impact, axis=1, kind="stable")[:, :max_reasons]
     top = np.take_along_axis(impact, order, axis=1)
-    keep = top > max(min_impact, 0.0)
-    columns = {c: X[c].to_numpy() for u in units for c in u.columns}
-    out: list[list[Reason]] = []
-    for i in range(len(X)):
-        row = [_reason(units[j], {c: columns[c][i] for c in units[j].columns}, reference, float(top[i, k]))
-               for k, j in enumerate(order[i]) if keep[i, k]]  # fmt: skip
-        out.append(row)
+    at, rank = np.nonzero(top > max(min_impact, 0.0))  # row-major: each row's reasons in order
+    unit_of = order[at, rank]
+    made: list[Reason | None] = [None] * len(at)
+    for j in np.unique(unit_of):
+        unit, picked = units[j], np.flatnonzero(unit_of == j)
+        own = {c: [_json_value(v) for v in values[c][rows[at[picked]]]] for c in unit.columns}
+        for n, position in enumerate(picked):
+            made[position] = _reason_of(unit, {c: own[c][n] for c in unit.columns}, reference,
+                                        float(top[at[position], rank[position]]))  # fmt: skip
+    out: list[list[Reason]] = [[] for _ in range(len(rows))]
+    for position, i in enumerate(at):
+        out[i].append(made[position])  # type: ignore[arg-type]
     return out
 
 
 def _reason(unit: _Unit, raw: Mapping[str, object], reference: Mapping[str, object], impact: float) -> Reason:
-    values = {c: _json_value(v) for c, v in raw.items()}
+    return _reason_of(unit, {c: _json_value(v) for c, v in raw.items()}, reference, impact)
+
+
+def _reason_of(unit: _Unit, values: dict[str, object], reference: Mapping[str, object], impact: float) -> Reason:
+    """A reason from the applicant's JSON-ready values of the unit's columns."""
     refs = {c: reference[c] for c in unit.columns}
     if unit.group is None:
         (name,) = unit.columns
-        return Reason(name, describe(name, values[name], refs[name]), values[name], refs[name], impact, unit.columns)
-    text = describe_group(unit.group, values, refs)
+        text = _describe_once(name, values[name], refs[name])
+        return Reason(name, text, values[name], refs[name], impact, unit.columns)
+    text = _describe_group_once(unit.group, tuple(values.items()), tuple(refs.items()))
     return Reason(unit.columns[0], text, values, refs, impact, unit.columns, unit.group)
+
+
+# Bulk jobs give the same few texts thousands of times ("No home phone"): each is worded once.
+@lru_cache(maxsize=65536)
+def _describe_once(column: str, value: object, reference: object) -> str:
+    return describe(column, value, reference)
+
+
+@lru_cache(maxsize=65536)
+def _describe_group_once(
+    group: str, values: tuple[tuple[str, object], ...], refs: tuple[tuple[str, object], ...]
+) -> str:
+    return describe_group(group, dict(values), dict(refs))
 
 
 # -- wording ---------------------------------------------------------------------------------------
@@ -332,7 +458,7 @@ class Wording:
 
     ``direction`` is ``lower``/``higher`` as the value compares with the reference (quantities
     only). ``phrases`` give a whole sentence for a value (flags: "No home phone"), since the
-    reference of a yes/no input is implied. ``label`` names the input in "Missing: ..." and lists.
+    reference of a yes/no input is implied. ``label`` names the input in "... not given" and lists.
     """
 
     label: str
@@ -449,7 +575,7 @@ def describe(column: str, value: object, reference: object) -> str:
     words = wording(column)
     if _is_missing(value):
         suffix = "" if _is_missing(reference) else f" (reference {_show(column, reference)})"
-        return f"Missing: {words.label}{suffix}"
+        return f"{_capitalise(words.label)} not given{suffix}"
     key = str(value)
     if key in words.phrases:
         return words.phrases[key]
@@ -497,7 +623,7 @@ def describe_group(group: str, values: Mapping[str, object], reference: Mapping[
         return wording(flag).phrases[str(values[flag])]
     label = _GROUP_LABELS.get(group, _capitalise(group.replace("_", " ")))
     if all(_is_missing(values[c]) for c in values):
-        return f"Missing: {label.lower()}"
+        return f"{label} not given"
     mine = ", ".join(f"{_SHORT.get(c, wording(c).label)} {_show(c, values[c])}" for c in changed)
     if all(_is_missing(reference[c]) for c in changed):
         theirs = "not given"
@@ -514,7 +640,7 @@ def _describe_cards(values: Mapping[str, object], reference: Mapping[str, object
         return ", ".join(names) or "none"
 
     if all(_is_missing(v) for v in values.values()):
-        return "Missing: credit cards held"
+        return "Credit cards held: not given"
     return f"Credit cards held: {held(values)} (reference {held(reference)})"
 
 
@@ -555,6 +681,8 @@ def _json_number(value: float) -> int | float:
 
 def _json_value(value: object) -> object:
     """Plain Python for JSON: numpy scalars unwrapped, whole floats as int, NaN as None."""
+    if type(value) is str:  # the common case first
+        return value
     if _is_missing(value):
         return None
     if isinstance(value, (np.integer, np.floating)):

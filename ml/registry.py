@@ -16,8 +16,16 @@ import joblib
 import pandas as pd
 
 
-class ArtifactIntegrityError(RuntimeError):
+class ArtifactUnusableError(RuntimeError):
+    """The model version cannot score: its artifact is altered or missing, or it predates the scorer."""
+
+
+class ArtifactIntegrityError(ArtifactUnusableError):
     """The artifact on disk is missing or is not the one that was registered."""
+
+
+class ArtifactOutdatedError(ArtifactUnusableError):
+    """The version was trained before the compiled scorer existed: it is refused until retrained."""
 
 
 def sha256_file(path: Path) -> str:
@@ -41,6 +49,14 @@ def save_artifact(model: Any, folder: Path, version: str, metadata: dict[str, An
     sidecar = {**metadata, "version": version, "artifact": path.name, "artifact_sha256": digest}
     (folder / f"{version}.json").write_text(json.dumps(sidecar, indent=2, default=str))
     return path, digest
+
+
+def save_scorer(scorer: Any, folder: Path, version: str) -> tuple[Path, str]:
+    """Write the compiled scorer beside the model's artifact; returns its path and sha256."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{version}.scorer.joblib"
+    joblib.dump(scorer, path, compress=3)
+    return path, sha256_file(path)
 
 
 def load_artifact(path: Path, expected_sha256: str) -> Any:

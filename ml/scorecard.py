@@ -48,3 +48,16 @@ class PointsScale:
 def decisions(probability_bad: npt.ArrayLike, threshold: float) -> np.ndarray:
     """``decline`` where the probability of default reaches ``threshold``, else ``approve``."""
     return np.where(np.asarray(probability_bad, dtype=float) >= threshold, DECLINE, APPROVE)
+
+
+def points_range(
+    probability_bad: npt.ArrayLike, scale: PointsScale, *, low: float = 1.0, high: float = 99.0
+) -> tuple[int, int]:
+    """The ``low``-th and ``high``-th percentiles of the points of these probabilities, as whole points.
+
+    Over the development rows' out-of-fold predictions, the range real applicants get: a gauge
+    drawn over it shows where an applicant stands, where the full scale puts everyone in a sliver.
+    """
+    points = scale.points(probability_bad)
+    lowest, highest = np.percentile(points, [low, high])
+    return int(np.floor(lowest)), int(np.ceil(highest))

@@ -19,10 +19,11 @@ from rest_framework.views import APIView
 
 from scoring.models import ModelVersion, ScoreRequest
 from scoring.parsers import JSONParser
-from scoring.selectors import model_version_list, score_request_list, score_request_wait_final
+from scoring.selectors import model_version_list, score_request_list
 from scoring.serializers import ApplicantInputSerializer
 from scoring.services.files import NoActiveModelError
-from scoring.services.score_requests import score_request_create, score_request_replay
+from scoring.services.score_requests import missing_inputs, score_request_create, score_request_replay
+from scoring.services.waiting import score_request_wait_final
 
 T = TypeVar("T", bound=Model)
 
@@ -34,6 +35,10 @@ class ErrorSerializer(serializers.Serializer):
 _INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
 _COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
            429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
+# DRF answers 415 to a body of a media type the operation does not parse (or none at all).
+UNSUPPORTED = {
+    415: OpenApiResponse(ErrorSerializer, description="The body is not of a media type this operation takes")
+}
 _NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such request visible to this user")}
 # Redis (broker or throttle counters) unreachable: nothing was stored; send the same request again later.
@@ -45,22 +50,47 @@ RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, resp
 
 
 class ReasonSerializer(serializers.Serializer):
-    column = serializers.CharField()
-    text = serializers.CharField()
-    value = serializers.JSONField(allow_null=True)
-    reference = serializers.JSONField(allow_null=True)
-    impact = serializers.FloatField()
+    column = serializers.CharField(help_text="The input (for a group, its first input)")
+    text = serializers.CharField(help_text="What the applicant can be told")
+    value = serializers.JSONField(allow_null=True, help_text="The applicant's value (null: not given)")
+    reference = serializers.JSONField(allow_null=True, help_text="The reference (approved) applicant's value")
+    impact = serializers.FloatField(
+        help_text="Drop in the probability of default if the input(s) took the reference value"
+    )
+    columns = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Every input the reason is about"
+    )
+    group = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="home_address, cards... ; combined: inputs that only together lower the risk",
+    )
 
 
-class ScoreRequestOutputSerializer(serializers.ModelSerializer):
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
-    reasons = ReasonSerializer(many=True)
-    external_id = serializers.IntegerField(source="applicant.external_id", allow_null=True)
+class ScoreRequestOutputSerializer(serializers.Serializer):
+    """A score request as the API shows it. Fields declared by hand, not a ModelSerializer: building a
+    ModelSerializer's fields from the model on every answer cost a twentieth of a request's CPU."""
 
-    class Meta:
-        model = ScoreRequest
-        fields = ["id", "external_id", "status", "channel", "probability_bad", "score", "decision", "reasons",
-                  "model_version", "threshold", "error", "created_at", "finished_at"]  # fmt: skip
+    id = serializers.UUIDField(read_only=True)
+    external_id = serializers.IntegerField(allow_null=True, read_only=True, help_text="ID_CLIENT as sent")
+    status = serializers.ChoiceField(choices=ScoreRequest.Status.choices, read_only=True)
+    channel = serializers.ChoiceField(choices=ScoreRequest.Channel.choices, read_only=True)
+    probability_bad = serializers.FloatField(allow_null=True, read_only=True)
+    score = serializers.IntegerField(allow_null=True, read_only=True)
+    decision = serializers.CharField(read_only=True)
+    reasons = ReasonSerializer(many=True, read_only=True)
+    missing_inputs = serializers.SerializerMethodField(
+        help_text="Inputs the model uses that were not sent (or sent as null): scored as missing, and a reason "
+        "about one says it was not given"
+    )
+    model_version = serializers.CharField(source="model_version.version", allow_null=True, read_only=True)
+    threshold = serializers.FloatField(allow_null=True, read_only=True)
+    error = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    finished_at = serializers.DateTimeField(allow_null=True, read_only=True)
+
+    def get_missing_inputs(self, request: ScoreRequest) -> list[str]:
+        return missing_inputs(inputs=request.input_snapshot, model_version=request.model_version)
 
 
 # Model version names are short slugs ("v3"); anything else cannot name one.
@@ -89,17 +119,27 @@ class ScoreRequestCreateApi(APIView):
     @extend_schema(
         request=ApplicantInputSerializer,
         parameters=[OpenApiParameter("async", bool, description="Answer 202 at once with the id to poll"), RETRY_AFTER],
-        responses={201: ScoreRequestOutputSerializer, 202: ScoreRequestOutputSerializer, 400: _INVALID, **_COMMON,
-                   **UNAVAILABLE},
+        responses={
+            201: ScoreRequestOutputSerializer,
+            202: ScoreRequestOutputSerializer,
+            400: _INVALID,
+            **_COMMON,
+            **UNAVAILABLE,
+            **UNSUPPORTED,
+        },
         summary="Score one applicant",
     )
     def post(self, request: Request) -> Response:
         serializer = ApplicantInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        asynchronous = _flag(request, "async")  # before anything is stored: a bad value is a 400 with no row
         # Redis unreachable: QueueUnavailableError, answered 503 by scoring.exceptions.api_exception_handler.
-        created = score_request_create(inputs=serializer.validated_data, requested_by=request.user,
-                                       channel=ScoreRequest.Channel.API)  # fmt: skip
-        asynchronous = _flag(request, "async")
+        created = score_request_create(
+            inputs=serializer.validated_data,
+            requested_by=request.user,
+            channel=ScoreRequest.Channel.API,
+            listen=not asynchronous,
+        )
         final = (
             None
             if asynchronous
@@ -164,8 +204,9 @@ class ScoreRequestReplayApi(APIView):
     parser_classes = [JSONParser]
 
     class InputSerializer(serializers.Serializer):
-        model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
-                                               help_text="Default: the active version")
+        model_version = serializers.RegexField(
+            VERSION_PATTERN, max_length=40, required=False, help_text="Default: the active version"
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -174,10 +215,11 @@ class ScoreRequestReplayApi(APIView):
             "replay": inline_serializer("ReplayResult", {
                 "probability_bad": serializers.FloatField(), "score": serializers.IntegerField(),
                 "decision": serializers.CharField(), "reasons": ReasonSerializer(many=True),
+                "missing_inputs": serializers.ListField(child=serializers.CharField()),
                 "model_version": serializers.CharField(), "threshold": serializers.FloatField()}),
             "decision_changed": serializers.BooleanField(),
         }), 400: _INVALID, 409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
-            **_NOT_FOUND, **_COMMON},
+            **_NOT_FOUND, **_COMMON, **UNSUPPORTED},
         summary="Re-score the stored input; the original record is not touched",
     )  # fmt: skip
     def post(self, request: Request, request_id: Any) -> Response:
@@ -201,14 +243,16 @@ class ScoreRequestReplayApi(APIView):
 class ModelVersionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = ["version", "algorithm", "is_active", "threshold", "threshold_choice", "cv_metrics", "holdout_metrics",
-                  "features", "excluded_features", "artifact_sha256", "data_sha256", "created_at",
-                  "activated_at"]  # fmt: skip
+        fields = ["version", "algorithm", "is_active", "is_challenger", "threshold", "threshold_choice", "cv_metrics",
+                  "holdout_metrics", "refit", "features", "excluded_features", "artifact_sha256", "data_sha256",
+                  "created_at", "activated_at", "challenger_since"]  # fmt: skip
+        read_only_fields = fields  # output only: every field is always in the answer (required in the schema)
 
 
 class ModelVersionListApi(APIView):
     @extend_schema(
-        responses={200: ModelVersionOutputSerializer(many=True), **_COMMON}, summary="Model versions, the active marked"
+        responses={200: ModelVersionOutputSerializer(many=True), **_COMMON},
+        summary="Model versions, the active (champion) and the challenger marked",
     )
     def get(self, request: Request) -> Response:
         return Response(ModelVersionOutputSerializer(model_version_list(), many=True).data)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
@@ -18,9 +18,10 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from ml.data import DataFormatError
-from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, ErrorSerializer, visible_or_404
+from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
+from scoring.openapi import UPLOAD_ENCODING
 from scoring.selectors import (
     ERROR_CSV_HEADER,
     RESULT_CSV_HEADER,
@@ -37,7 +38,13 @@ _TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The file is lar
 
 
 class BatchProgressSerializer(serializers.Serializer):
-    rows_handled = serializers.IntegerField()
+    rows_handled = serializers.IntegerField(
+        help_text="Rows scored or found invalid: those of the chunks stored, plus those scored so far by the "
+        "chunks under way"
+    )
+    rows_in_progress = serializers.IntegerField(
+        help_text="Of rows_handled, those scored by chunks under way (their results are stored when each chunk is done)"
+    )
     percent = serializers.FloatField()
     rows_per_second = serializers.FloatField(allow_null=True)
     eta_seconds = serializers.FloatField(allow_null=True)
@@ -57,6 +64,7 @@ class BatchJobOutputSerializer(serializers.ModelSerializer):
                   "rows_done", "rows_failed", "chunks_total", "chunks_done", "progress", "model_version",
                   "threshold", "error", "created_at", "started_at", "finished_at", "results_url",
                   "errors_url"]  # fmt: skip
+        read_only_fields = fields  # output only: every field is always in the answer (required in the schema)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_file_format(self, job: BatchJob) -> str | None:
@@ -95,8 +103,9 @@ class BatchJobListCreateApi(APIView):
     parser_classes = [MultiPartParser]
 
     class UploadSerializer(serializers.Serializer):
-        file = serializers.FileField(help_text="Original PAKDD format (TAB, no header, latin-1) or CSV with a "
-                                               "header row; either may be gzip-compressed")  # fmt: skip
+        file = serializers.FileField(help_text="A file of applications: the original PAKDD format (TAB, no header, "
+                                               "latin-1) or CSV with a header row, either optionally gzip-compressed. "
+                                               "Any other content (binary, another layout) is refused with 400")  # fmt: skip
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=BatchJob.Status.choices, required=False)
@@ -110,9 +119,9 @@ class BatchJobListCreateApi(APIView):
         return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
-        request={"multipart/form-data": UploadSerializer},
+        request={"multipart/form-data": OpenApiRequest(UploadSerializer, encoding=UPLOAD_ENCODING)},
         parameters=[RETRY_AFTER],
-        responses={202: BatchJobOutputSerializer, 400: _INVALID, **_TOO_LARGE, **_COMMON, **UNAVAILABLE},
+        responses={202: BatchJobOutputSerializer, 400: _INVALID, **_TOO_LARGE, **_COMMON, **UNAVAILABLE, **UNSUPPORTED},
         summary="Upload a file of applications to score in bulk",
     )
     def post(self, request: Request) -> Response:
@@ -126,7 +135,9 @@ class BatchJobListCreateApi(APIView):
             raise ValidationError({"file": [f"{upload.name}: {exc}"]}) from exc
         except UploadTooLargeError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        return Response(BatchJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            BatchJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )
 
     @extend_schema(parameters=[FilterSerializer], summary="List batch jobs", operation_id="v1_batches_list",
                    responses={200: BatchJobPageSerializer, 400: _INVALID,
@@ -207,4 +218,3 @@ class BatchJobErrorsApi(APIView):
     def get(self, request: Request, job_id: str) -> Any:
         job = _visible_job(request, job_id)
         return _csv_response(f"{job.pk}-errors.csv", ERROR_CSV_HEADER, batch_error_rows(job=job))
-

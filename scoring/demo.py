@@ -1,6 +1,8 @@
-"""The demo page: score one applicant from a form, a small CSV of applicants, or a whole file as a bulk job.
+"""The demo page: score one applicant from a form, or a file of applicants as a bulk job.
 
-It goes through the same serializer and services as the API, with channel ``ui``.
+It goes through the same serializer and services as the API, with channel ``ui``. The form speaks
+the data dictionary's words (``ml/dictionary.py``); a file, small or large, is scored by the bulk
+workers and its page lists a small file's decisions as one table.
 """
 
 from __future__ import annotations
@@ -13,20 +15,28 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ml import schema
-from ml.data import DataFormatError, decode, parse_applications, records_from_frame
-from scoring.models import BatchJob, ScoreRequest
-from scoring.selectors import batch_job_list, batch_job_progress, model_version_get_active, score_request_wait_final
+from ml.data import DataFormatError
+from ml.dictionary import code_label, field_words
+from scoring.gauge import gauge_drawing, gauge_for
+from scoring.models import BatchJob, ModelVersion, ScoreRequest
+from scoring.selectors import (
+    batch_decision_counts,
+    batch_job_list,
+    batch_job_progress,
+    batch_result_table,
+    model_version_get_active,
+)
 from scoring.serializers import ApplicantInputSerializer
 from scoring.services.batches import UploadTooLargeError, batch_job_create
 from scoring.services.dispatch import QueueUnavailableError
-from scoring.services.score_requests import score_request_create
+from scoring.services.score_requests import missing_inputs, score_request_create
+from scoring.services.waiting import final_unlisten, score_requests_wait_final
 
 KEY_FIELDS = ("AGE", "PERSONAL_MONTHLY_INCOME", "PAYMENT_DAY", "RESIDENCIAL_STATE", "MONTHS_IN_RESIDENCE",
               "OCCUPATION_TYPE", "PROFESSION_CODE", "FLAG_RESIDENCIAL_PHONE", "FLAG_PROFESSIONAL_PHONE", "COMPANY",
               "RESIDENCE_TYPE", "QUANT_DEPENDANTS", "APPLICATION_SUBMISSION_TYPE", "PRODUCT")  # fmt: skip
-MAX_CSV_ROWS = 200
 MAX_UPLOAD_BYTES = 1_000_000
-MAX_TEXT_BYTES = 5_000_000  # once decompressed: a 1 MB gzip could otherwise expand to a gigabyte in memory
+TABLE_ROWS = 200  # a job of up to this many rows lists its decisions on its page; any job has the CSV
 FALLBACK_DEFAULTS = {"AGE": 35, "PERSONAL_MONTHLY_INCOME": 800, "PAYMENT_DAY": "10", "RESIDENCIAL_STATE": "SP",
                      "APPLICATION_SUBMISSION_TYPE": "Web", "PRODUCT": "1"}  # fmt: skip
 
@@ -40,20 +50,35 @@ def _defaults() -> dict[str, Any]:
     return values
 
 
-def _fields(values: dict[str, Any], errors: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _fields(
+    values: dict[str, Any], errors: dict[str, Any], used: set[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The form's fields in the data dictionary's words: the key ones, the others the model uses,
+    and those it does not use (shown last, marked so)."""
+    words = field_words()
+
     def describe(column: schema.Column) -> dict[str, Any]:
         value = values.get(column.name)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        return {"name": column.name, "label": column.description, "kind": column.kind.value,
-                "choices": column.allowed, "value": "" if value is None else value,
+        entry = words[column.name]
+        choices = [(code, code_label(column.name, code)) for code in entry.codes]
+        return {"name": column.name, "label": entry.label, "help": entry.dictionary, "kind": column.kind.value,
+                "choices": choices, "value": "" if value is None else str(value), "used": column.name in used,
                 "required": not column.nullable, "errors": errors.get(column.name, []),
                 "min": column.minimum, "max": column.maximum}  # fmt: skip
 
     columns = {c.name: c for c in schema.INPUT_COLUMNS[1:]}
     key = [describe(columns[name]) for name in KEY_FIELDS]
-    others = [describe(c) for name, c in columns.items() if name not in KEY_FIELDS]
-    return key, others
+    rest = [describe(c) for name, c in columns.items() if name not in KEY_FIELDS]
+    return key, [f for f in rest if f["used"]], [f for f in rest if not f["used"]]
+
+
+def _used_inputs(active: ModelVersion | None) -> set[str]:
+    """The inputs the active model uses; without one, all but the attributes excluded by default."""
+    if active is not None and active.features:
+        return set(active.features)
+    return set(schema.FEATURE_NAMES) - set(schema.DEFAULT_EXCLUDED)
 
 
 @login_required
@@ -61,7 +86,9 @@ def demo_page(request: HttpRequest) -> HttpResponse:
     values, errors, results, upload_error, queue_error = _defaults(), {}, [], "", ""
     try:
         if request.method == "POST" and "file" in request.FILES:
-            results, upload_error = _score_upload(request)
+            job, upload_error = _score_upload(request)
+            if job is not None:
+                return redirect("demo-batch", job_id=job.pk)
         elif request.method == "POST":
             values = {k: v for k, v in request.POST.items() if k in schema.INPUT_NAMES}
             serializer = ApplicantInputSerializer(data=_typed(values))
@@ -71,10 +98,11 @@ def demo_page(request: HttpRequest) -> HttpResponse:
                 errors = serializer.errors
     except QueueUnavailableError as exc:
         queue_error = str(exc)
-    key, others = _fields(values, errors)
-    context = {"key_fields": key, "other_fields": others, "results": results, "errors": errors,
-               "upload_error": upload_error, "queue_error": queue_error, "active_model": model_version_get_active(),
-               "max_rows": MAX_CSV_ROWS}  # fmt: skip
+    active = model_version_get_active()
+    key, others, unused = _fields(values, errors, _used_inputs(active))
+    context = {"key_fields": key, "other_fields": others, "unused_fields": unused, "errors": errors,
+               "results": [_result_view(r) for r in results], "upload_error": upload_error,
+               "queue_error": queue_error, "active_model": active, "max_upload_kb": MAX_UPLOAD_BYTES // 1000}  # fmt: skip
     status = 503 if queue_error else 400 if errors or upload_error else 200
     return render(request, "scoring/demo.html", context, status=status)
 
@@ -101,29 +129,58 @@ def _typed(form: dict[str, str]) -> dict[str, Any]:
 
 
 def _score_all(request: HttpRequest, inputs: list[dict[str, Any]]) -> list[ScoreRequest | None]:
-    created = [score_request_create(inputs=i, requested_by=request.user, channel=ScoreRequest.Channel.UI)
-               for i in inputs]  # fmt: skip
-    timeout = settings.CREDITRISK_SCORE_WAIT_SECONDS
-    return [score_request_wait_final(score_request_id=r.pk, timeout=timeout) or r for r in created]
+    """Each applicant's decision, or its queued request where the worker did not answer within the wait."""
+    created: list[ScoreRequest] = []
+    try:
+        for applicant in inputs:
+            created.append(
+                score_request_create(
+                    inputs=applicant, requested_by=request.user, channel=ScoreRequest.Channel.UI, listen=True
+                )
+            )
+    except QueueUnavailableError:
+        final_unlisten(score_request_ids=[r.pk for r in created])  # the page answers 503: nobody waits
+        raise
+    finals = score_requests_wait_final(
+        score_request_ids=[r.pk for r in created], timeout=settings.CREDITRISK_SCORE_WAIT_SECONDS
+    )
+    results = [finals.get(r.pk, r) for r in created]
+    for result in results:  # what the page lists as not given, as the API does
+        result.missing_inputs = missing_inputs(inputs=result.input_snapshot, model_version=result.model_version)
+    return results
 
 
-def _score_upload(request: HttpRequest) -> tuple[list[ScoreRequest | None], str]:
+def _result_view(result: ScoreRequest) -> dict[str, Any]:
+    """A decision as the page draws it: the gauge over the range real applicants get, and the
+    reasons as bars of their impact (the drop in probability of default at the reference value)."""
+    view: dict[str, Any] = {"request": result}
+    if result.status != ScoreRequest.Status.DONE or result.model_version is None:
+        return view
+    gauge = gauge_for(result.model_version)
+    largest = max((reason["impact"] for reason in result.reasons), default=0.0) or 1.0
+    view["gauge"], view["drawing"] = gauge, gauge_drawing(gauge, result.score)
+    view["bars"] = [
+        {
+            "text": reason["text"],
+            "pp": round(100 * reason["impact"], 1),
+            "percent": round(100 * reason["impact"] / largest, 1),
+        }
+        for reason in result.reasons
+    ]
+    return view
+
+
+def _score_upload(request: HttpRequest) -> tuple[BatchJob | None, str]:
+    """A small file becomes a bulk job, whose page lists its results as one table."""
     upload = request.FILES["file"]
     if upload.size > MAX_UPLOAD_BYTES:
-        return [], "The demo takes files up to 1 MB; use the batch API for larger ones."
+        return None, "The demo takes files up to 1 MB; use the bulk jobs page for larger ones."
     try:
-        applications = parse_applications(decode(upload.read(), max_size=MAX_TEXT_BYTES), strict=True)
-    except DataFormatError as exc:
-        return [], str(exc)
-    if len(applications.frame) > MAX_CSV_ROWS:
-        return [], f"The demo scores up to {MAX_CSV_ROWS} applicants; this file has {len(applications.frame)}."
-    inputs = []
-    for record in records_from_frame(applications.frame):
-        serializer = ApplicantInputSerializer(data={k: v for k, v in record.items() if k != schema.LABEL})
-        if not serializer.is_valid():
-            return [], f"Applicant {record.get(schema.ID_COLUMN)}: {serializer.errors}"
-        inputs.append(serializer.validated_data)
-    return _score_all(request, inputs), ""
+        job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
+                               uploaded_by=request.user, channel=BatchJob.Channel.UI)  # fmt: skip
+    except (DataFormatError, UploadTooLargeError) as exc:
+        return None, f"{upload.name}: {exc}"
+    return job, ""
 
 
 @login_required
@@ -152,4 +209,9 @@ def demo_batch_list(request: HttpRequest, upload_error: str = "") -> HttpRespons
 @login_required
 def demo_batch_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = get_object_or_404(batch_job_list(user=request.user), pk=job_id)
-    return render(request, "scoring/batch.html", {"job": job, "progress": batch_job_progress(job=job)})
+    context: dict[str, Any] = {"job": job, "progress": batch_job_progress(job=job), "table_rows": TABLE_ROWS}
+    if job.rows_done:
+        context["counts"] = batch_decision_counts(job=job)
+        if job.is_final and job.rows_total is not None and job.rows_total <= TABLE_ROWS:
+            context["table"] = batch_result_table(job=job, limit=TABLE_ROWS)
+    return render(request, "scoring/batch.html", context)

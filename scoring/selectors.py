@@ -1,49 +1,119 @@
 from __future__ import annotations
 
+import copy
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from creditrisk.gc import freeze_loaded_objects
 from ml import schema
-from ml.registry import artifact_signature, load_artifact
+from ml.registry import ArtifactOutdatedError, artifact_signature, load_artifact
 from ml.scorecard import PointsScale
-from scoring.models import BatchJob, BatchResult, BatchRowError, ModelVersion, ScoreRequest
+from ml.scorer import CompiledScorer
+from scoring.models import (
+    BatchChunk,
+    BatchJob,
+    BatchResult,
+    BatchRowError,
+    DriftReport,
+    ModelVersion,
+    OutcomeListedRow,
+    OutcomeUpload,
+    ScoreRequest,
+    ShadowScore,
+    WorkerHeartbeat,
+)
 
-# (artifact path, sha256) -> (the file's signature when it was checked, fitted pipeline)
+# (scorer path, sha256) -> (the file's signature when it was checked, compiled scorer)
 _loaded: dict[tuple[str, str], tuple[tuple[int, int, int], Any]] = {}
 _lock = threading.Lock()
+
+
+# What the answer to a score request reads: its own fields (the external id is in its inputs), and the
+# version's name and inputs. No join with the applicant: on tables that grew since their statistics
+# were taken the planner scanned every applicant for it (15 ms of PostgreSQL's CPU a request).
+FINAL_ANSWER_FIELDS = ("id", "status", "channel", "probability_bad", "score", "decision", "reasons", "threshold",
+                       "error", "created_at", "finished_at", "input_snapshot", "requested_by",
+                       "model_version__version", "model_version__features")  # fmt: skip
+# What scoring reads of a model version.
+SCORING_FIELDS = ("id", "version", "algorithm", "features", "excluded_features", "reference_applicant",
+                  "reference_probability", "threshold", "scorer_path", "scorer_sha256", "artifact_path",
+                  "artifact_sha256", "is_active")  # fmt: skip
 
 
 def model_version_get_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
+# Versions are immutable once trained but for their threshold (a simulation can apply one) and which
+# one is active: what scoring reads of one is kept per process, and every score asks only those two.
+_scoring_versions: dict[int, ModelVersion] = {}
+
+
+def model_version_get_active_for_scoring() -> ModelVersion | None:
+    """The active version with what scoring reads: one plain statement for its id and threshold (a
+    newly activated version or threshold is used by the next score); the rest is read once."""
+    return _kept_for_scoring("is_active")
+
+
+def model_version_get_challenger_for_scoring() -> ModelVersion | None:
+    """The challenger, read as the active version is (one plain statement for its id and threshold,
+    the rest kept per process): a challenger set or cleared is used from the next decision on."""
+    return _kept_for_scoring("is_challenger")
+
+
+def _kept_for_scoring(flag: str) -> ModelVersion | None:
+    table = ModelVersion._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, threshold FROM {connection.ops.quote_name(table)} WHERE {flag} LIMIT 1")
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, threshold = row
+    kept = _scoring_versions.get(pk)
+    if kept is None:
+        kept = ModelVersion.objects.only(*SCORING_FIELDS).get(pk=pk)
+        if len(_scoring_versions) > 8:
+            _scoring_versions.clear()
+        _scoring_versions[pk] = kept
+    version = copy.copy(kept)  # threads of one process share the kept one; each gets its own threshold
+    version.threshold = threshold
+    return version
+
+
 def model_version_get(*, version: str) -> ModelVersion:
     return ModelVersion.objects.get(version=version)
 
 
-def model_version_load(*, model_version: ModelVersion) -> Any:
-    """The fitted pipeline, loaded once per process and only after its sha256 matched.
+def model_version_load(*, model_version: ModelVersion) -> CompiledScorer:
+    """The version's compiled scorer, loaded once per process and only after its sha256 matched.
 
     Every call also looks at the file: deleted, or changed since it was checked (the sha256 is then
     checked again), it is refused with ArtifactIntegrityError, so no worker keeps deciding with a
-    model whose artifact no longer matches the registry.
+    model whose artifact no longer matches the registry. A version trained before the compiled
+    scorer existed has none: ArtifactOutdatedError, whose message says to retrain.
     """
-    path = settings.CREDITRISK_MODEL_DIR / model_version.artifact_path
-    key = (str(path), model_version.artifact_sha256)
+    if not model_version.scorer_path:
+        raise ArtifactOutdatedError(
+            f"model version {model_version.version} was trained before the compiled scorer and cannot score any more; "
+            "train a new version (`make train` or `python manage.py train --activate`)"
+        )
+    path = settings.CREDITRISK_MODEL_DIR / model_version.scorer_path
+    key = (str(path), model_version.scorer_sha256)
     with _lock:
         signature = artifact_signature(path)
         cached = _loaded.get(key)
         if cached is None or cached[0] != signature:
             _loaded.pop(key, None)
-            _loaded[key] = (signature, load_artifact(path, model_version.artifact_sha256))
+            _loaded[key] = (signature, load_artifact(path, model_version.scorer_sha256))
+            freeze_loaded_objects()  # the scorer's tables, out of the garbage collector's way
         return _loaded[key][1]
 
 
@@ -73,9 +143,15 @@ def score_request_list(*, user: Any, decision: str | None = None, model_version:
     return queryset.filter(**{key: value for key, value in filters.items() if value is not None})
 
 
-def score_request_get_final(*, score_request_id: Any) -> ScoreRequest | None:
-    return (ScoreRequest.objects.select_related("model_version", "applicant")
-            .filter(pk=score_request_id, status__in=ScoreRequest.FINAL_STATUSES).first())  # fmt: skip
+def score_requests_get_final(*, score_request_ids: Collection[Any]) -> dict[Any, ScoreRequest]:
+    """Those of the requests that are final (done or failed), by id, in one query."""
+    final = (
+        ScoreRequest.objects.select_related("model_version")
+        .only(*FINAL_ANSWER_FIELDS)
+        .filter(pk__in=score_request_ids, status__in=ScoreRequest.FINAL_STATUSES)
+        .order_by()
+    )
+    return {request.pk: request for request in final}
 
 
 def queue_depths() -> dict[str, int | None]:
@@ -96,6 +172,28 @@ def queue_depths() -> dict[str, int | None]:
     return depths
 
 
+def score_histogram(*, scores: QuerySet[ScoreRequest], bins: int = 12) -> list[dict[str, Any]]:
+    """Counts of ``scores`` in ``bins`` equal whole-point bins spanning the lowest to the highest score
+    given, so the bars follow the scores the model actually gives (a few dozen points of a 300-850
+    scale). One statement: the bounds and every bin's count are computed by PostgreSQL together."""
+    sql, params = scores.filter(score__isnull=False).order_by().values("score").query.sql_with_params()
+    statement = f"""
+        WITH given AS ({sql}),
+             bounds AS (SELECT MIN(score) AS low, GREATEST(CEIL((MAX(score) - MIN(score) + 1) / %s::numeric), 1)::int
+                        AS width FROM given)
+        SELECT low, width, (score - low) / width AS bin, COUNT(*) FROM given, bounds
+        GROUP BY low, width, bin ORDER BY bin"""  # noqa: S608 - the inner query is the ORM's, with its parameters
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*params, bins))
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    low, width = rows[0][0], rows[0][1]
+    counts = {bin_: count for _, _, bin_, count in rows}
+    return [{"low": low + i * width, "high": low + (i + 1) * width - 1, "count": counts.get(i, 0)}
+            for i in range(max(counts) + 1)]  # fmt: skip
+
+
 def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
     """Requests per day, approval rate, score histogram and queue depth for the admin dashboard."""
     since = timezone.now() - timedelta(days=days)
@@ -105,41 +203,31 @@ def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
                    .order_by("day"))  # fmt: skip
     total = sum(row["total"] for row in per_day)
     approved = sum(row["approved"] for row in per_day)
-    buckets = list(range(300, 851, 50))
-    histogram = [{"low": low, "high": low + 50,
-                  "count": done.filter(score__gte=low, score__lt=low + 50 if low < 800 else 851).count()}
-                 for low in buckets[:-1]]  # fmt: skip
+    histogram = score_histogram(scores=done)
     peak_day = max((row["total"] for row in per_day), default=0)
     peak_bucket = max((b["count"] for b in histogram), default=0)
     for row in per_day:
         row["width"] = round(100 * row["total"] / peak_day) if peak_day else 0
         row["rate"] = row["approved"] / row["total"] if row["total"] else 0
+    active = model_version_get_active()
+    cut_off = round(float(points_scale().points(active.threshold))) if active else None
     for bucket in histogram:
         bucket["height"] = round(100 * bucket["count"] / peak_bucket) if peak_bucket else 0
+        bucket["declined"] = cut_off is not None and bucket["high"] < cut_off
     return {
         "days": days,
         "per_day": per_day,
         "total": total,
         "approval_rate": approved / total if total else None,
         "histogram": histogram,
+        "cut_off_points": cut_off,
         "queues": queue_depths(),
         "failed": ScoreRequest.objects.filter(status=ScoreRequest.Status.FAILED, created_at__gte=since).count(),
         "waiting": ScoreRequest.objects.filter(
             status__in=[ScoreRequest.Status.QUEUED, ScoreRequest.Status.RUNNING]
         ).count(),
-        "active_model": model_version_get_active(),
+        "active_model": active,
     }
-
-
-def score_request_wait_final(*, score_request_id: Any, timeout: float) -> ScoreRequest | None:
-    """Poll the row the worker writes until it is final: the answer lives in the database."""
-    deadline, pause = time.monotonic() + timeout, 0.002
-    while True:
-        final = score_request_get_final(score_request_id=score_request_id)
-        if final is not None or time.monotonic() >= deadline:
-            return final
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.05)
 
 
 # -- batch jobs --------------------------------------------------------------------------------------
@@ -154,8 +242,16 @@ def batch_job_list(*, user: Any, status: str | None = None) -> QuerySet[BatchJob
 
 
 def batch_job_progress(*, job: BatchJob, now: datetime | None = None) -> dict[str, Any]:
-    """Rows handled of the total, the rate so far and the time left at that rate."""
-    handled = job.rows_done + job.rows_failed
+    """Rows handled of the total, the rate so far and the time left at that rate.
+
+    Rows handled are those of the chunks stored plus, while the job runs, those the chunks under
+    way have scored so far (``BatchChunk.rows_scored``), so progress moves within a chunk too.
+    """
+    in_flight = 0
+    if job.status == BatchJob.Status.RUNNING:
+        running = job.chunks.filter(status=BatchChunk.Status.QUEUED).aggregate(rows=Sum("rows_scored"))
+        in_flight = running["rows"] or 0
+    handled = job.rows_done + job.rows_failed + in_flight
     end = job.finished_at or now or timezone.now()
     seconds = (end - job.started_at).total_seconds() if job.started_at else 0.0
     rate = handled / seconds if seconds > 0 and handled else None
@@ -163,11 +259,27 @@ def batch_job_progress(*, job: BatchJob, now: datetime | None = None) -> dict[st
     eta = remaining / rate if rate and remaining is not None and not job.is_final else None
     return {
         "rows_handled": handled,
+        "rows_in_progress": in_flight,
         "percent": round(100 * handled / job.rows_total, 1) if job.rows_total else (100.0 if job.is_final else 0.0),
         "rows_per_second": round(rate, 1) if rate else None,
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "elapsed_seconds": round(seconds, 3),
     }
+
+
+def batch_decision_counts(*, job: BatchJob) -> dict[str, int]:
+    """Rows approved and declined so far (the rows stored: whole chunks)."""
+    counts = dict(BatchResult.objects.filter(job=job).values_list("decision").order_by().annotate(n=Count("id")))
+    return {"approve": counts.get("approve", 0), "decline": counts.get("decline", 0)}
+
+
+def batch_result_table(*, job: BatchJob, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` decisions in file order, each with its first reason's text ("" if none)."""
+    rows = (BatchResult.objects.filter(job=job).order_by("line")
+            .values_list("line", "external_id", "score", "probability_bad", "decision", "reasons")[:limit])  # fmt: skip
+    return [{"line": line, "external_id": external_id, "score": score, "probability_bad": probability,
+             "decision": decision, "first_reason": reasons[0]["text"] if reasons else ""}
+            for line, external_id, score, probability, decision, reasons in rows]  # fmt: skip
 
 
 RESULT_CSV_HEADER = (schema.ID_COLUMN, "probability_bad", "score", "decision", "reasons")
@@ -188,9 +300,12 @@ def batch_result_rows(*, job: BatchJob, chunk_rows: int = 5000) -> Iterator[tupl
 
 
 def batch_error_rows(*, job: BatchJob) -> Iterator[tuple[Any, ...]]:
-    return BatchRowError.objects.filter(job=job).order_by("line", "id").values_list(
-        "line", "column", "problem"
-    ).iterator(chunk_size=5000)
+    return (
+        BatchRowError.objects.filter(job=job)
+        .order_by("line", "id")
+        .values_list("line", "column", "problem")
+        .iterator(chunk_size=5000)
+    )
 
 
 def score_request_decision_counts() -> dict[tuple[str, str], int]:
@@ -205,3 +320,60 @@ def score_request_decision_counts() -> dict[tuple[str, str], int]:
     for decision, n in BatchResult.objects.values_list("decision").annotate(n=Count("pk")).order_by():
         counts[(decision, ScoreRequest.Channel.BATCH)] = counts.get((decision, ScoreRequest.Channel.BATCH), 0) + n
     return counts
+
+
+def drift_report_latest(*, source: str = DriftReport.Source.WINDOW) -> DriftReport | None:
+    """The newest stored stability report of ``source`` (by default the periodic one of live decisions)."""
+    return DriftReport.objects.filter(source=source).select_related("model_version").first()
+
+
+def worker_seen_since(*, since: datetime, node: str = "") -> bool:
+    """A Celery worker (the one named ``node``, when given) has written its heartbeat at or after ``since``
+    (it is consuming). A heartbeat names the worker's Celery node name and an id of its start."""
+    heartbeats = WorkerHeartbeat.objects.filter(last_seen__gte=since)
+    if node:
+        heartbeats = heartbeats.filter(hostname__startswith=f"{node} ")
+    return heartbeats.exists()
+
+
+# -- outcome uploads ---------------------------------------------------------------------------------
+
+
+def outcome_upload_list(*, user: Any) -> QuerySet[OutcomeUpload]:
+    """Uploads ``user`` may see: those they sent and those matched with their decisions alone; staff, all."""
+    queryset = OutcomeUpload.objects.select_related("uploaded_by", "decisions_of")
+    if not user.is_staff:
+        queryset = queryset.filter(Q(uploaded_by=user) | Q(decisions_of=user))
+    return queryset
+
+
+LISTED_CSV_HEADER = ("line", "reference", "kind", "problem")
+
+
+def outcome_listed_rows(*, upload: OutcomeUpload, limit: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """The upload's listed rows in line order: ``line, reference, kind, problem``."""
+    rows = OutcomeListedRow.objects.filter(upload=upload).order_by("line", "id").values_list(*LISTED_CSV_HEADER)
+    return iter(rows[:limit]) if limit is not None else rows.iterator(chunk_size=5000)
+
+
+def shadow_score_list(*, user: Any, challenger: str | None = None, score_request: Any = None, batch: Any = None,
+                      kind: str | None = None, agreement: str | None = None, created_after: datetime | None = None,
+                      created_before: datetime | None = None) -> QuerySet[ShadowScore]:  # fmt: skip
+    """Shadow scores ``user`` may see: those of their own decisions (single requests they sent, bulk jobs
+    they uploaded), or every one for staff. ``kind``: "single" or "bulk"; ``agreement``: "agree",
+    "disagree" (both scored, decisions differ) or "failed" (the challenger could not score)."""
+    queryset = ShadowScore.objects.select_related("challenger", "champion")
+    if not user.is_staff:
+        queryset = queryset.filter(Q(score_request__requested_by=user) | Q(job__uploaded_by=user))
+    filters = {"challenger__version": challenger, "score_request_id": score_request, "job_id": batch,
+               "created_at__gte": created_after, "created_at__lt": created_before}  # fmt: skip
+    queryset = queryset.filter(**{key: value for key, value in filters.items() if value is not None})
+    if kind is not None:
+        queryset = queryset.filter(score_request__isnull=kind != "single")
+    if agreement == "agree":
+        queryset = queryset.filter(error="", decision=F("champion_decision"))
+    elif agreement == "disagree":
+        queryset = queryset.filter(error="").exclude(decision=F("champion_decision"))
+    elif agreement == "failed":
+        queryset = queryset.exclude(error="")
+    return queryset

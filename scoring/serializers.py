@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from typing import Any
 
@@ -101,15 +103,22 @@ def _field(column: Column) -> serializers.Field:
     return extend_schema_field({**text, "nullable": column.nullable, "description": column.description})(field)
 
 
+@functools.cache
+def _applicant_fields() -> dict[str, serializers.Field]:
+    fields = {column.name: _field(column) for column in schema.INPUT_COLUMNS[1:]}
+    fields[schema.ID_COLUMN] = WholeNumberField(
+        required=False, allow_null=True, min_value=0, max_value=10**12,
+        help_text="The caller's own id for the applicant (optional)")  # fmt: skip
+    return fields
+
+
 class ApplicantInputSerializer(serializers.Serializer):
     """One applicant's fields, named as in the data; unknown names are refused."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        fields = {column.name: _field(column) for column in schema.INPUT_COLUMNS[1:]}
-        fields[schema.ID_COLUMN] = WholeNumberField(
-            required=False, allow_null=True, min_value=0, max_value=10**12,
-            help_text="The caller's own id for the applicant (optional)")  # fmt: skip
-        return fields
+        # Built once, then copied: building 53 fields was a fifth of a web request's CPU. A shallow
+        # copy is enough, since validation never changes a field (DRF binds each copy to this serializer).
+        return {name: copy.copy(field) for name, field in _applicant_fields().items()}
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):

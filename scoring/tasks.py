@@ -8,9 +8,12 @@ from celery import Task, shared_task
 from django.db import DatabaseError
 
 from scoring.models import BatchChunk, BatchJob, ScoreRequest
-from scoring.services.batches import batch_chunk_process, batch_job_index
+from scoring.services.audit_checkpoints import audit_checkpoint_write
+from scoring.services.batches import batch_chunk_process, batch_files_purge, batch_job_index
+from scoring.services.drift import drift_report_weekly
 from scoring.services.score_requests import score_request_process
 from scoring.services.sweep import stale_work_sweep
+from scoring.signals import worker_name
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def _wait_for_commit(task: Task, what: str, key: object) -> None:
 )
 def score_request_process_task(self: Task, score_request_id: str) -> None:
     try:
-        score_request_process(score_request_id=score_request_id)
+        score_request_process(score_request_id=score_request_id, worker=worker_name())
     except ScoreRequest.DoesNotExist:
         _wait_for_commit(self, "score request", score_request_id)
 
@@ -58,7 +61,7 @@ def batch_job_index_task(self: Task, job_id: str) -> None:
              max_retries=5)  # fmt: skip
 def batch_chunk_process_task(chunk_id: int) -> None:
     try:
-        batch_chunk_process(chunk_id=chunk_id)
+        batch_chunk_process(chunk_id=chunk_id, worker=worker_name())
     except BatchChunk.DoesNotExist:
         # Chunks are published after their job's indexing commits: a missing one is gone for good.
         logger.warning("batch chunk %s does not exist; message dropped", chunk_id)
@@ -69,3 +72,24 @@ def sweep_task() -> None:
     swept = stale_work_sweep()
     if any(swept.values()):
         logger.warning("sweep: dispatched again or failed stale work: %s", swept)
+
+
+@shared_task(ignore_result=True)
+def audit_checkpoint_task() -> None:
+    """Beat's signed checkpoint of the audit chain's head (a failed write is logged by Celery and retried next time)."""
+    checkpoint = audit_checkpoint_write()
+    if checkpoint:
+        logger.info("audit checkpoint %s: the chain at record %s", checkpoint.name, checkpoint.sequence)
+
+
+@shared_task(ignore_result=True)
+def drift_report_task() -> None:
+    """The last 7 days of decisions against the active version's development rows (logged and stored)."""
+    drift_report_weekly()
+
+
+@shared_task(ignore_result=True)
+def batch_files_purge_task() -> None:
+    removed = batch_files_purge()
+    if removed:
+        logger.info("purge: removed the files of %s ended batch jobs", removed)

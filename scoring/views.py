@@ -1,10 +1,12 @@
-"""Plain Django views: the health check."""
+"""Plain Django views: the health check, the sign-in page."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -54,3 +56,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     missing = {name: problem for name, problem in checks.items() if problem}
     body = {"status": "ok" if not missing else "unavailable", "checks": {k: v or "ok" for k, v in checks.items()}}
     return JsonResponse(body, status=503 if missing else 200)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page; on a development server (DEBUG) it says where the demo user is printed."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "show_demo_hint": settings.DEBUG}

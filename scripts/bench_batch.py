@@ -47,7 +47,7 @@ def build_file(rows: int, path: Path, seed: int = 7) -> None:
 
 
 def floor(env: dict[str, str], path: Path) -> dict[str, float]:
-    """In-process: read the whole file with pandas, one predict_proba, the active model."""
+    """In-process: read the whole file with pandas and score it in one call of the active model's scorer."""
     os.environ.update(env)
     import django
 
@@ -138,7 +138,8 @@ def main() -> None:
             with path.open("rb") as src, gzip.open(packed, "wb", compresslevel=6) as dst:
                 dst.write(src.read())
         path = packed
-    print(f"floor: in-process read + predict_proba of {path.name}")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"floor: in-process read + compiled scorer of {path.name}")
     base = floor(env, path)
     processes = bench_api.start_stack(env, 2, args.worker_concurrency, args.port)
     memory = PeakMemory([p.pid for p in processes])
@@ -149,8 +150,8 @@ def main() -> None:
         result = upload_and_wait(args.port, token, path, args.timeout)
     finally:
         memory.stopped.set()
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:  # the main processes stop their own children (a warm shutdown)
+            os.kill(process.pid, signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=30)
@@ -165,7 +166,9 @@ def report(args: argparse.Namespace, result: dict[str, Any], base: dict[str, flo
     worst = max(peak_mb.items(), key=lambda item: item[1])
     print(f"\n{job['rows_total']:,} rows ({job['rows_done']:,} scored, {job['rows_failed']:,} invalid), status "
           f"{job['status']}, {args.worker_concurrency} worker processes, chunks of {args.chunk_rows:,}")  # fmt: skip
-    print(f"end to end  {seconds:.1f} s from upload start to the last row persisted (upload {result['upload_seconds']:.1f} s)")
+    print(
+        f"end to end  {seconds:.1f} s from upload start to the last row persisted (upload {result['upload_seconds']:.1f} s)"
+    )
     print(f"throughput  {rate:,.0f} rows/s scored, with reasons, stored and chained")
     print(f"floor       {base['rows_per_second']:,.0f} rows/s in-process read + predict_proba ({base['seconds']:.1f} s), "
           f"ratio {rate / base['rows_per_second']:.2f}")  # fmt: skip

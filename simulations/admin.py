@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from ml.simulation import LIMITS
 from ml.simulation_plots import CHART_NAMES
-from scoring.admin import ReadOnlyAdmin
+from scoring.admin import ReadOnlyAdmin, probability_text
+from scoring.admin_html import key_value_table
 from scoring.exports import csv_rows
 from scoring.selectors import points_scale
+from scoring.services.files import NoActiveModelError
+from simulations.forms import CUT_OFF_FIELDS, DATA_FIELDS, ECONOMICS_FIELDS, SimulationStartForm
 from simulations.models import SimulationDecision, SimulationRun
 from simulations.reports import chart_png, describe_economics
 from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows
+from simulations.services import SimulationError, simulation_run_create
 
 
 def _share(value: float | None) -> str:
@@ -25,21 +31,25 @@ def _share(value: float | None) -> str:
 
 @admin.register(SimulationRun)
 class SimulationRunAdmin(ReadOnlyAdmin):
-    list_display = ["short_id", "created_at", "model_version", "source", "status", "threshold", "approval_rate",
+    list_display = ["short_id", "created_at", "model_version", "source", "status", "cut_off", "approval_rate",
                     "profit", "uplift_captured", "requested_by"]  # fmt: skip
     list_filter = ["status", "source", "model_version", "created_at"]
     list_select_related = ["model_version", "requested_by"]
     date_hierarchy = "created_at"
     change_form_template = "admin/simulations/simulationrun/change_form.html"
     readonly_fields = ["id", "status", "model_version", "requested_by", "source", "data_source", "data_sha256",
-                       "economics_in_words", "threshold", "threshold_source", "threshold_choice", "apply_threshold",
-                       "threshold_applied", "warnings", "error", "created_at", "started_at", "finished_at",
-                       "attempts"]  # fmt: skip
-    exclude = ["summary", "intervals", "fairness", "charts", "requested_threshold", "bootstrap_samples", "economics"]
+                       "economics_in_words", "cut_off", "threshold_source", "threshold_choice_table",
+                       "apply_threshold", "threshold_applied", "warnings_list", "error", "created_at", "started_at",
+                       "finished_at", "attempts"]  # fmt: skip
+    fields = readonly_fields
 
     @admin.display(description="simulation")
     def short_id(self, run: SimulationRun) -> str:
         return str(run.id)[:8]
+
+    @admin.display(description="cut-off", ordering="threshold")
+    def cut_off(self, run: SimulationRun) -> str:
+        return probability_text(run.threshold)
 
     @admin.display(description="economics")
     def economics_in_words(self, run: SimulationRun) -> str:
@@ -57,6 +67,46 @@ class SimulationRunAdmin(ReadOnlyAdmin):
     @admin.display(description="share of the oracle's uplift")
     def uplift_captured(self, run: SimulationRun) -> str:
         return _share(run.summary.get("uplift_captured"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        """The add page starts a run: stored by the service and queued for a worker, as the API does."""
+        form = SimulationStartForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            values = form.cleaned_data
+            try:
+                run = simulation_run_create(
+                    requested_by=request.user, economics=values["economics"], model_version=values["model_version"],
+                    upload=form.upload, upload_name=form.upload_name, threshold=values["threshold"],
+                    apply_threshold=values["apply_threshold"], bootstrap_samples=values["bootstrap_samples"],
+                )  # fmt: skip
+            except (NoActiveModelError, SimulationError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                form.discard_kept_upload()
+                self.message_user(request, f"Simulation {str(run.id)[:8]} is queued: this page shows its report "
+                                           "when the worker is done.", messages.SUCCESS)  # fmt: skip
+                return redirect("admin:simulations_simulationrun_change", run.pk)
+        if form.errors:
+            form.keep_upload()
+        groups = [("Data", DATA_FIELDS), ("Cut-off", CUT_OFF_FIELDS), ("Economics", ECONOMICS_FIELDS)]
+        context = {**self.admin_site.each_context(request), "title": "Start a lending simulation", "form": form,
+                   "opts": self.model._meta, "groups": [(title, [form[name] for name in names])
+                                                         for title, names in groups]}  # fmt: skip
+        return TemplateResponse(request, "admin/simulations/simulationrun/start.html", context,
+                                status=400 if form.errors else 200)  # fmt: skip
+
+    @admin.display(description="how the cut-off was chosen")
+    def threshold_choice_table(self, run: SimulationRun) -> str:
+        return key_value_table(run.threshold_choice)
+
+    @admin.display(description="warnings")
+    def warnings_list(self, run: SimulationRun) -> str:
+        if not run.warnings:
+            return "none"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in run.warnings)))
 
     def get_urls(self) -> list[Any]:
         own = [
@@ -122,7 +172,7 @@ def _summary_rows(run: SimulationRun) -> list[tuple[str, str, str, str]]:
 
 @admin.register(SimulationDecision)
 class SimulationDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["run_link", "row", "external_id", "probability_bad", "score", "decision", "bad", "exposure",
+    list_display = ["run_link", "row", "external_id", "probability", "score", "decision", "bad", "exposure",
                     "profit"]  # fmt: skip
     list_filter = ["decision", "bad"]
     search_fields = ["external_id", "=run__id"]
@@ -132,3 +182,7 @@ class SimulationDecisionAdmin(ReadOnlyAdmin):
     def run_link(self, decision: SimulationDecision) -> str:
         url = reverse("admin:simulations_simulationrun_change", args=[decision.run_id])
         return format_html('<a href="{}">{}</a>', url, str(decision.run_id)[:8])
+
+    @admin.display(description="probability of default", ordering="probability_bad")
+    def probability(self, decision: SimulationDecision) -> str:
+        return probability_text(decision.probability_bad)

@@ -8,24 +8,26 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml.data import DataFormatError, decode, parse_applications
+from ml.data import DataFormatError
 from ml.simulation import LIMITS, Economics
-from scoring.apis import VERSION_PATTERN, ErrorSerializer, visible_or_404
+from scoring.apis import UNSUPPORTED, VERSION_PATTERN, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows
 from scoring.models import ModelVersion
+from scoring.openapi import UPLOAD_ENCODING
+from scoring.parsers import JSONParser
 from scoring.services.files import NoActiveModelError
 from simulations.models import SimulationRun
 from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows, simulation_run_list
-from simulations.services import simulation_run_create
+from simulations.services import SimulationError, simulation_run_create, simulation_upload_check
 
 _INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
 _COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
@@ -36,6 +38,9 @@ _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such simulat
 class SimulationRunOutputSerializer(serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Blank until the run has chosen its cut-off (read-only model fields lose their blank choice).
+    threshold_source = serializers.ChoiceField(choices=SimulationRun.ThresholdSource.choices, allow_blank=True,
+                                               read_only=True)  # fmt: skip
     limits = serializers.SerializerMethodField()
     decisions_csv = serializers.SerializerMethodField()
 
@@ -45,6 +50,7 @@ class SimulationRunOutputSerializer(serializers.ModelSerializer):
                   "economics", "threshold", "threshold_source", "threshold_choice", "apply_threshold",
                   "threshold_applied", "summary", "intervals", "fairness", "charts", "warnings", "limits",
                   "decisions_csv", "error", "created_at", "started_at", "finished_at"]  # fmt: skip
+        read_only_fields = fields  # output only: every field is always in the answer (required in the schema)
 
     def get_limits(self, run: SimulationRun) -> list[str]:
         return list(LIMITS)
@@ -79,20 +85,29 @@ class SimulationParametersSerializer(serializers.Serializer):
 
 
 class SimulationUploadSerializer(SimulationParametersSerializer):
-    file = serializers.FileField(required=False, help_text="A labelled file (either format, optionally gzip); "
-                                                           "default: the model's holdout rows")  # fmt: skip
+    """A multipart body is for an upload: without its file it names no data, and is refused (JSON, even
+    ``{}``, runs on the model's holdout rows)."""
+
+    file = serializers.FileField(
+        help_text="A labelled file of applications: the original PAKDD format (TAB, no header, latin-1) or CSV "
+        "with a header row, either optionally gzip-compressed. To use the model's holdout rows, send JSON instead",
+        error_messages={"required": "A multipart body must carry the labelled file to simulate on (field `file`); "
+                        "to simulate on the model's holdout rows, send the parameters as JSON ({{}} for the defaults)."},
+    )  # fmt: skip
 
 
 class SimulationRunCreateApi(APIView):
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
-        request={"application/json": SimulationParametersSerializer, "multipart/form-data": SimulationUploadSerializer},
+        request={"application/json": SimulationParametersSerializer,
+                 "multipart/form-data": OpenApiRequest(SimulationUploadSerializer, encoding=UPLOAD_ENCODING)},
         responses={202: SimulationRunOutputSerializer, 400: _INVALID,
                    403: OpenApiResponse(ErrorSerializer, description="apply_threshold is for staff only"),
                    404: OpenApiResponse(ErrorSerializer, description="No such model version"),
                    409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
-                   413: OpenApiResponse(ErrorSerializer, description="The file is too large"), **_COMMON},
+                   413: OpenApiResponse(ErrorSerializer, description="The file is too large"), **_COMMON,
+                   **UNSUPPORTED},
         summary="Start a lending simulation (runs on a worker; poll the returned id)",
     )  # fmt: skip
     def post(self, request: Request) -> Response:
@@ -115,6 +130,8 @@ class SimulationRunCreateApi(APIView):
             )  # fmt: skip
         except NoActiveModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except SimulationError as exc:  # the holdout of a version refitted on it: no longer a test set
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(SimulationRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"/api/v1/simulations/{run.id}/"})  # fmt: skip
 
@@ -132,7 +149,7 @@ def _upload(file: Any) -> bytes | None:
                                       f"{settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:,} are accepted."})  # fmt: skip
     content = file.read()
     try:
-        parse_applications(decode(content), require_label=True, strict=False)
+        simulation_upload_check(content=content)
     except DataFormatError as exc:
         raise serializers.ValidationError({"file": [str(exc)]}) from exc
     return content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from ml import schema
 from ml.data import Applications, DataFormatError, decode, parse_applications, read_bytes
 from ml.predict import probability_bad
-from ml.registry import ArtifactIntegrityError, load_table, sha256_bytes
+from ml.registry import ArtifactUnusableError, load_table, sha256_bytes
 from ml.simulation import Economics, SimulationReport, simulation_report, threshold_choice_for
 from scoring.models import ModelVersion
 from scoring.selectors import model_version_load, points_scale
@@ -23,6 +24,8 @@ from scoring.services.files import NoActiveModelError, model_version_for_scoring
 from simulations.models import SimulationDecision, SimulationRun
 
 DECISION_BATCH = 5000
+# The steps simulation_run_execute reports to its ``progress`` callback as each is done.
+SIMULATION_STEPS = ("test rows read", "applicants scored", "report computed", "decisions stored")
 
 
 class SimulationError(RuntimeError):
@@ -45,7 +48,8 @@ def simulation_run_create(
     """Store a queued run; the worker is told once it is committed (unless ``dispatch`` is off).
 
     The test set is ``upload`` (the bytes of a labelled file), or the file at ``data_uri``, or by
-    default the rows held out when the model was trained.
+    default the rows held out when the model was trained: SimulationError for a version refitted on
+    those rows too (``train --refit-all``), whose holdout is no longer unseen.
     """
     from simulations.tasks import simulation_run_task  # the task module imports this one
 
@@ -56,6 +60,8 @@ def simulation_run_create(
         source, data_source = SimulationRun.Source.FILE, f"upload: {upload_name or 'file'}"
     elif data_uri:
         source, data_source = SimulationRun.Source.FILE, data_uri
+    elif model_version.holdout_seen:
+        raise SimulationError(holdout_seen_message(model_version))
     with transaction.atomic():
         run = SimulationRun.objects.create(
             requested_by=user, model_version=model_version, source=source, data_source=data_source[:500],
@@ -67,12 +73,22 @@ def simulation_run_create(
             run.upload_path.write_bytes(upload)
         if dispatch:
             run_id = str(run.id)
-            transaction.on_commit(lambda: simulation_run_task.delay(run_id))
+            queue = settings.CREDITRISK_SIMULATION_QUEUE
+            transaction.on_commit(lambda: simulation_run_task.apply_async((run_id,), queue=queue))
     return run
 
 
-def simulation_run_execute(*, run_id: Any) -> SimulationRun:
-    """The worker's part: score the test set, book every decision, store the report. Runs once."""
+def simulation_upload_check(*, content: bytes) -> None:
+    """Refuse at once a file that cannot be read or has no outcomes: DataFormatError says why."""
+    parse_applications(decode(content), require_label=True, strict=False)
+
+
+def simulation_run_execute(*, run_id: Any, progress: Callable[[str], object] | None = None) -> SimulationRun:
+    """The worker's part: score the test set, book every decision, store the report. Runs once.
+
+    ``progress`` is called with each of :data:`SIMULATION_STEPS` as it is done.
+    """
+    step = progress or (lambda _: None)
     claimed = SimulationRun.objects.filter(
         pk=run_id, status__in=[SimulationRun.Status.QUEUED, SimulationRun.Status.RUNNING]
     ).update(status=SimulationRun.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
@@ -80,10 +96,12 @@ def simulation_run_execute(*, run_id: Any) -> SimulationRun:
     if not claimed:
         return run  # already final: a second delivery of the task changes nothing
     try:
-        outcome = _simulate(run)
-    except (SimulationError, DataFormatError, ArtifactIntegrityError, NoActiveModelError) as exc:
+        outcome = _simulate(run, step)
+    except (SimulationError, DataFormatError, ArtifactUnusableError, NoActiveModelError) as exc:
         return simulation_run_fail(run_id=run.pk, error=str(exc))
-    return simulation_run_finish(run=run, outcome=outcome)
+    run = simulation_run_finish(run=run, outcome=outcome)
+    step(SIMULATION_STEPS[3])
+    return run
 
 
 @dataclass
@@ -96,17 +114,20 @@ class SimulationOutcome:
     warnings: list[str]
 
 
-def _simulate(run: SimulationRun) -> SimulationOutcome:
+def _simulate(run: SimulationRun, step: Callable[[str], object]) -> SimulationOutcome:
     model_version = run.model_version
     economics = Economics.from_dict(run.economics)
     applications, raw_sha256 = _test_applications(run)
     warnings = _warnings(run, applications)
+    step(SIMULATION_STEPS[0])
     frame = applications.frame.reset_index(drop=True)
     probability = probability_bad(model_version_load(model_version=model_version), frame)
     scored = frame.assign(probability_bad=probability, score=points_scale().points(probability).round().astype(int))
+    step(SIMULATION_STEPS[1])
     threshold, source, choice = _threshold(run, economics)
     report = simulation_report(scored, threshold=threshold, economics=economics, n_boot=run.bootstrap_samples,
                                random_state=model_version.random_state)  # fmt: skip
+    step(SIMULATION_STEPS[2])
     report.summary.update(rows_skipped=applications.problem_count, rows_read=applications.rows_read)
     return SimulationOutcome(report, threshold, source, choice, raw_sha256, warnings)
 
@@ -128,6 +149,8 @@ def _test_applications(run: SimulationRun) -> tuple[Applications, str]:
 def _holdout_applications(model_version: ModelVersion) -> tuple[Applications, str]:
     if not model_version.holdout_ids:
         raise SimulationError(f"{model_version.version} was trained without a holdout: give a labelled file")
+    if model_version.holdout_seen:
+        raise SimulationError(holdout_seen_message(model_version))
     raw = read_bytes(model_version.data_source)
     digest = sha256_bytes(raw)
     if digest != model_version.data_sha256:
@@ -137,6 +160,12 @@ def _holdout_applications(model_version: ModelVersion) -> tuple[Applications, st
     frame = applications.frame
     holdout = frame[frame[schema.ID_COLUMN].isin(model_version.holdout_ids)]
     return Applications(holdout, rows_read=len(holdout), file_format=applications.file_format), digest
+
+
+def holdout_seen_message(model_version: ModelVersion) -> str:
+    return (f"{model_version.version} was refitted on every labelled row, its holdout included (train --refit-all): "
+            "the holdout is no longer unseen, so a simulation on it would flatter the model; give a labelled file of "
+            "applicants it never saw")  # fmt: skip
 
 
 def validation_predictions(model_version: ModelVersion) -> pd.DataFrame | None:
@@ -194,12 +223,21 @@ def simulation_run_finish(*, run: SimulationRun, outcome: SimulationOutcome) -> 
     SimulationDecision.objects.filter(run=run).delete()  # a re-delivered task replaces, never duplicates
     _write_decisions(run, outcome.report.decisions)
     report = outcome.report
-    run.summary, run.intervals, run.fairness, run.charts = report.summary, report.intervals, report.fairness, report.charts
+    run.summary, run.intervals, run.fairness, run.charts = (
+        report.summary,
+        report.intervals,
+        report.fairness,
+        report.charts,
+    )
     run.threshold, run.threshold_source, run.threshold_choice = (outcome.threshold, outcome.threshold_source,
                                                                  outcome.threshold_choice)  # fmt: skip
     run.data_sha256, run.warnings = outcome.data_sha256, outcome.warnings
     if run.apply_threshold:
-        run.threshold_applied = model_version_set_threshold(model_version=run.model_version, run=run)
+        refused = threshold_refusal(model_version=run.model_version, threshold=run.threshold)
+        if refused:
+            run.warnings = [*run.warnings, refused]
+        else:
+            run.threshold_applied = model_version_set_threshold(model_version=run.model_version, run=run)
     run.status, run.finished_at = SimulationRun.Status.DONE, timezone.now()
     run.save()
     return run
@@ -214,6 +252,18 @@ def _write_decisions(run: SimulationRun, decisions: pd.DataFrame) -> None:
          for position, (external_id, p, score, decision, bad, exposure, profit) in enumerate(rows, start=1)),
         batch_size=DECISION_BATCH,
     )  # fmt: skip
+
+
+def threshold_refusal(*, model_version: ModelVersion, threshold: float) -> str:
+    """Why ``threshold`` cannot become the policy ("" if it can): reasons are measured from the
+    reference applicant, so a cut-off at or below its own probability would decline applicants
+    less risky than it, who could be given no reason."""
+    reference = model_version.reference_probability
+    if reference is None or threshold > reference:
+        return ""
+    return (f"the cut-off {threshold:.4f} was not applied: it is at or below the probability of the reference "
+            f"applicant that reasons are measured from ({reference:.4f}), so some declined applicants could be "
+            "given no reason; train a new version or choose a higher cut-off")  # fmt: skip
 
 
 def model_version_set_threshold(*, model_version: ModelVersion, run: SimulationRun) -> bool:

@@ -28,8 +28,13 @@ from tests.httpclient import get, metric_value, post_json
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
-SETTINGS_SOURCES = [*sorted((REPO / "creditrisk" / "settings").glob("*.py")), REPO / "creditrisk" / "env.py"]
+SETTINGS_SOURCES = [
+    *sorted((REPO / "creditrisk" / "settings").glob("*.py")),
+    REPO / "creditrisk" / "env.py",
+    REPO / "creditrisk" / "gunicorn.py",
+]
 VENV_BIN = Path(sys.executable).parent
+AUDIT_KEY = secrets.token_hex(32)  # the compose file and production settings refuse to start without one
 
 
 def compose() -> dict[str, Any]:
@@ -116,15 +121,45 @@ def test_worker_consumes_both_queues_with_concurrency_from_the_environment():
     assert command[command.index("-Q") + 1] == "scoring,batch"
     assert "--concurrency" not in command and "-c" not in command  # CELERY_WORKER_CONCURRENCY decides
     environment = service_environment(
-        "worker", {"SECRET_KEY": "k", "POSTGRES_PASSWORD": "p", "WORKER_CONCURRENCY": "6"}
+        "worker",
+        {"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY": AUDIT_KEY, "POSTGRES_PASSWORD": "p", "WORKER_CONCURRENCY": "6"},
     )
     assert environment["WORKER_CONCURRENCY"] == "6"
+
+
+def gunicorn_config(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings gunicorn runs with, given the web command's config file and ``env``."""
+    web = compose()["services"]["web"]["command"]
+    path = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
+    env = {
+        "PATH": path,
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "SECRET_KEY": "k",
+        "CREDITRISK_AUDIT_KEY": AUDIT_KEY,
+        **env,
+    }
+    command = [*web[:-1], "--print-config", web[-1]]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, flags=re.MULTILINE))
+
+
+def test_gunicorn_holds_waiting_requests_in_threads_counted_from_the_environment():
+    web = service_environment("web", {"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY": AUDIT_KEY, "POSTGRES_PASSWORD": "p"})
+    config = gunicorn_config(web)
+    assert (config["worker_class"], config["workers"], config["threads"]) == ("gthread", "2", "8")
+    config = gunicorn_config({**web, "WEB_CONCURRENCY": "3", "WEB_THREADS": "4"})
+    assert (config["worker_class"], config["workers"], config["threads"]) == ("gthread", "3", "4")
+    config = gunicorn_config({**web, "WEB_WORKER_CLASS": "sync", "WEB_THREADS": "4"})  # one request a process
+    assert (config["worker_class"], config["threads"]) == ("sync", "1")
 
 
 def test_compose_refuses_to_start_without_the_secrets():
     with pytest.raises(ValueError, match="SECRET_KEY"):
         service_environment("web", {"POSTGRES_PASSWORD": "p"})
-    environment = service_environment("web", {"SECRET_KEY": "k", "POSTGRES_PASSWORD": "p@ss"})
+    environment = service_environment(
+        "web", {"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY": AUDIT_KEY, "POSTGRES_PASSWORD": "p@ss"}
+    )
     assert environment["DATABASE_URL"] == "postgres://creditrisk:p@ss@postgres:5432/creditrisk"
 
 
@@ -156,14 +191,18 @@ def production_value(expression: str, env: Mapping[str, str]) -> subprocess.Comp
 
 
 def test_check_deploy_is_clean_with_the_environment_the_compose_file_gives():
-    variables = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": secrets.token_urlsafe(16)}
+    variables = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CREDITRISK_AUDIT_KEY": AUDIT_KEY,
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+    }
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=service_environment("web", variables))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
 def test_check_deploy_fails_when_tls_protections_are_switched_off():
-    variables = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": "p"}
+    variables = {"SECRET_KEY": secrets.token_urlsafe(50), "CREDITRISK_AUDIT_KEY": AUDIT_KEY, "POSTGRES_PASSWORD": "p"}
     env = {**service_environment("web", variables), "SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "0"}
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0
@@ -175,14 +214,33 @@ def test_production_needs_a_secret_key_and_reads_it_from_a_file(tmp_path):
     assert refused.returncode != 0 and "the environment variable SECRET_KEY is required" in refused.stderr
     secret = tmp_path / "secret_key"
     secret.write_text("from-a-docker-secret\n")
-    read = production_value("settings.SECRET_KEY, settings.DEBUG", env={"SECRET_KEY_FILE": str(secret)})
+    read = production_value(
+        "settings.SECRET_KEY, settings.DEBUG", env={"SECRET_KEY_FILE": str(secret), "CREDITRISK_AUDIT_KEY": AUDIT_KEY}
+    )
     assert read.stdout.strip() == "('from-a-docker-secret', False)", read.stderr
+
+
+def test_production_needs_an_audit_key_of_32_characters_and_reads_it_from_a_file(tmp_path):
+    refused = production_value("settings.CREDITRISK_AUDIT_KEY", env={"SECRET_KEY": "k"})
+    assert refused.returncode != 0 and "the environment variable CREDITRISK_AUDIT_KEY is required" in refused.stderr
+    short = production_value("settings.CREDITRISK_AUDIT_KEY", env={"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY": "short"})
+    assert short.returncode != 0 and "CREDITRISK_AUDIT_KEY must be at least 32 characters" in short.stderr
+    secret = tmp_path / "audit_key"
+    secret.write_text("a" * 40 + "\n")
+    read = production_value("settings.CREDITRISK_AUDIT_KEY", env={"SECRET_KEY": "k",
+                                                                  "CREDITRISK_AUDIT_KEY_FILE": str(secret)})  # fmt: skip
+    assert read.stdout.strip() == repr("a" * 40), read.stderr
+
+
+def test_compose_refuses_to_start_without_an_audit_key():
+    with pytest.raises(ValueError, match="CREDITRISK_AUDIT_KEY"):
+        service_environment("worker", {"SECRET_KEY": "k", "POSTGRES_PASSWORD": "p"})
 
 
 def test_production_hosts_and_origins_come_from_the_environment():
     result = production_value(
         "settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS, settings.SECURE_PROXY_SSL_HEADER",
-        env={"SECRET_KEY": "k", "ALLOWED_HOSTS": "credit.example.com,.bank.example",
+        env={"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY": AUDIT_KEY, "ALLOWED_HOSTS": "credit.example.com,.bank.example",
              "CSRF_TRUSTED_ORIGINS": "https://credit.example.com"},
     )  # fmt: skip
     assert result.stdout.strip() == (
@@ -262,7 +320,11 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
     token = Token.objects.create(user=UserFactory(username="lender-compose")).key
     services = compose()["services"]
     web_port, metrics_port = _free_port(), _free_port()
-    variables = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": "unused"}
+    variables = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CREDITRISK_AUDIT_KEY": AUDIT_KEY,
+        "POSTGRES_PASSWORD": "unused",
+    }
     local = {  # the local services instead of the stack's postgres and redis containers
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp"),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
@@ -331,7 +393,11 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
 @pytest.mark.timeout(120)
 def test_compose_beat_command_starts_and_keeps_its_schedule_where_it_may_write(private_redis, tmp_path):
     """The image runs as a non-root user that may write only under CREDITRISK_VAR_DIR (the `beat` volume)."""
-    variables = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": "unused"}
+    variables = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CREDITRISK_AUDIT_KEY": AUDIT_KEY,
+        "POSTGRES_PASSWORD": "unused",
+    }
     env = {**service_environment("beat", variables), "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
            "CELERY_BROKER_URL": f"{private_redis}/0", "CREDITRISK_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
     (tmp_path / "var").mkdir()  # as the Dockerfile makes /app/var, owned by the image's user

@@ -111,14 +111,18 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # DRF's parsers, with JSON nested too deeply for Python answered 400 rather than 500.
-    "DEFAULT_PARSER_CLASSES": ["scoring.parsers.JSONParser", "rest_framework.parsers.FormParser",
-                               "rest_framework.parsers.MultiPartParser"],
+    # DRF's parsers, with JSON nested too deeply for Python, or holding a lone surrogate, answered 400 rather than
+    # 500; DRF's JSON renderer, with text UTF-8 cannot carry escaped rather than a 500 (scoring/renderers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "scoring.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["scoring.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.string("API_THROTTLE_USER", "12000/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "scoring.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
@@ -133,7 +137,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "scoring.openapi.close_applicant_input"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scoring.openapi.close_applicant_input",
+        "scoring.openapi.any_of_where_alternatives_overlap",
+    ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }
 
@@ -161,9 +169,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True  # results live in PostgreSQL rows, not in a result backend
+# Celery's Django fix-up closes every database connection before and after each task, so each task
+# paid for a new PostgreSQL session, unless this is set: then it closes them once every this many
+# tasks. (It no longer follows CONN_MAX_AGE: https://github.com/celery/celery/pull/9824.) A task that
+# fails, or retries after a database error, still drops its connection (creditrisk/celery.py), so a
+# session killed under one task never reaches the next. 0: a new connection for every task.
+CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.integer("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
 # Single scores and bulk work on separate queues, so a bulk job never starves a lender waiting on one.
 CELERY_TASK_ROUTES = {
@@ -171,6 +185,9 @@ CELERY_TASK_ROUTES = {
     "scoring.tasks.batch_job_index_task": {"queue": "batch"},
     "scoring.tasks.batch_chunk_process_task": {"queue": "batch"},
     "scoring.tasks.sweep_task": {"queue": "scoring"},
+    "scoring.tasks.audit_checkpoint_task": {"queue": "scoring"},
+    "scoring.tasks.drift_report_task": {"queue": "batch"},  # reads a week of decisions: never before a lender
+    "scoring.tasks.batch_files_purge_task": {"queue": "batch"},
 }
 CELERY_TASK_ROUTES["simulations.tasks.simulation_run_task"] = {"queue": "batch"}  # thousands of rows a run
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
@@ -210,6 +227,9 @@ CREDITRISK_EXCLUDED_FEATURES = env.string_list("CREDITRISK_EXCLUDED_FEATURES", [
 # Share of the labelled rows held out at training time for the lending simulation.
 CREDITRISK_HOLDOUT_FRACTION = env.decimal("CREDITRISK_HOLDOUT_FRACTION", 0.2)
 CREDITRISK_RANDOM_STATE = env.integer("CREDITRISK_RANDOM_STATE", 42)
+# Cross-validation folds fitted at once when training, each in a process of its own; -1: one per core
+# (joblib's count, which heeds a container's CPU limit). The fits are seeded: the model is the same.
+CREDITRISK_TRAINING_JOBS = env.integer("CREDITRISK_TRAINING_JOBS", -1)
 # Credit points: 600 at 50:1 good:bad odds, 20 points to double the odds, clipped to 300-850.
 CREDITRISK_SCORE_BASE_POINTS = env.decimal("CREDITRISK_SCORE_BASE_POINTS", 600)
 CREDITRISK_SCORE_BASE_ODDS = env.decimal("CREDITRISK_SCORE_BASE_ODDS", 50)
@@ -222,16 +242,36 @@ CREDITRISK_SCORE_MAX = env.decimal("CREDITRISK_SCORE_MAX", 850)
 CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
 # Lending simulations: uploaded test files are kept here for audit; larger uploads are refused (413).
 CREDITRISK_SIMULATION_DIR = Path(env.string("CREDITRISK_SIMULATION_DIR", VAR_DIR / "simulations"))
+# The queue simulation runs are sent to (thousands of rows a run: with the bulk jobs by default).
+CREDITRISK_SIMULATION_QUEUE = env.string("CREDITRISK_SIMULATION_QUEUE", "batch")
 CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 
 # How long POST /api/v1/score-requests/ waits for the worker before answering 202 with the id.
 CREDITRISK_SCORE_WAIT_SECONDS = env.decimal("CREDITRISK_SCORE_WAIT_SECONDS", 5.0)
-CREDITRISK_HEARTBEAT_SECONDS = env.integer("CREDITRISK_HEARTBEAT_SECONDS", 10)
+# On PostgreSQL the waiting request is woken by the worker's NOTIFY (scoring/services/waiting.py). Off:
+# it polls instead, as on SQLite; needed behind a PgBouncer in transaction mode, which loses LISTEN.
+CREDITRISK_SCORE_LISTEN = env.boolean("CREDITRISK_SCORE_LISTEN", True)
+# A signal that never comes (lost on the way) costs at most this: the waiting request reads the row
+# anyway after each such slice without one.
+CREDITRISK_SCORE_FALLBACK_SECONDS = env.decimal("CREDITRISK_SCORE_FALLBACK_SECONDS", 1.0)
+# Every worker writes a heartbeat this often; one silent for CREDITRISK_WORKER_LOST_SECONDS is dead,
+# and the requests and chunks it held are dispatched again at once (docs/reliability.md).
+CREDITRISK_HEARTBEAT_SECONDS = env.integer("CREDITRISK_HEARTBEAT_SECONDS", 5)
+CREDITRISK_WORKER_LOST_SECONDS = env.integer("CREDITRISK_WORKER_LOST_SECONDS", 3 * CREDITRISK_HEARTBEAT_SECONDS)
 
 # Bulk jobs: uploaded files live here, on storage every web and worker process shares.
 CREDITRISK_BATCH_DIR = Path(env.string("CREDITRISK_BATCH_DIR", VAR_DIR / "batches"))
+# A file is cut into chunks of at most CREDITRISK_BATCH_CHUNK_ROWS lines (a chunk's memory and transaction),
+# and at least CREDITRISK_BATCH_MIN_CHUNK_ROWS, with CREDITRISK_BATCH_CHUNKS_PER_WORKER chunks for each of
+# the CREDITRISK_BATCH_WORKERS processes that score bulk work, so they finish together and progress moves.
 CREDITRISK_BATCH_CHUNK_ROWS = env.integer("CREDITRISK_BATCH_CHUNK_ROWS", 20000)
+CREDITRISK_BATCH_MIN_CHUNK_ROWS = env.integer("CREDITRISK_BATCH_MIN_CHUNK_ROWS", 100)
+CREDITRISK_BATCH_CHUNKS_PER_WORKER = env.integer("CREDITRISK_BATCH_CHUNKS_PER_WORKER", 4)
+CREDITRISK_BATCH_WORKERS = env.integer("CREDITRISK_BATCH_WORKERS", env.integer("WORKER_CONCURRENCY", 2))
 CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
+# A chunk is scored in slices of this many rows, each followed by one UPDATE of the chunk's progress
+# (rows_scored), so a job's progress moves within a chunk too: a few thousand keep the cost negligible.
+CREDITRISK_BATCH_PROGRESS_ROWS = env.integer("CREDITRISK_BATCH_PROGRESS_ROWS", 2000)
 # Each candidate reason costs one more prediction of the row: in bulk, only the inputs the model
 # relies on most are candidates (0: every input, as for a single score). Reasons stay exact.
 CREDITRISK_BATCH_REASON_INPUTS = env.integer("CREDITRISK_BATCH_REASON_INPUTS", 12)
@@ -239,13 +279,59 @@ CREDITRISK_BATCH_REASON_INPUTS = env.integer("CREDITRISK_BATCH_REASON_INPUTS", 1
 # of the cost; "all": every row, as for one applicant.
 CREDITRISK_BATCH_REASONS = env.choice("CREDITRISK_BATCH_REASONS", ["declined", "all"], "declined")
 CREDITRISK_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_MAX_UPLOAD_BYTES", 1024**3)
-# Work queued or running with no progress for this long is dispatched again by the periodic sweep
-# (a worker killed mid-task, a message lost with a Redis restart, a crash between commit and publish).
-CREDITRISK_STALE_SECONDS = env.integer("CREDITRISK_STALE_SECONDS", 300)
-CREDITRISK_SWEEP_SECONDS = env.integer("CREDITRISK_SWEEP_SECONDS", 60)
+# Bounds of one job, checked as its file is indexed (the job fails with the reason on the first byte or row
+# over): the text once gzip is undone (a small gzip can hold gigabytes of blank lines), and its applications.
+CREDITRISK_MAX_DECOMPRESSED_BYTES = env.integer("CREDITRISK_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
+CREDITRISK_MAX_JOB_ROWS = env.integer("CREDITRISK_MAX_JOB_ROWS", 10_000_000)
+# A job's files are removed this long after it ended (done, failed or cancelled; its results stay in the
+# database); its decompressed copy goes as soon as it ends. The purge runs every CREDITRISK_BATCH_PURGE_SECONDS.
+CREDITRISK_BATCH_FILE_RETENTION_HOURS = env.decimal("CREDITRISK_BATCH_FILE_RETENTION_HOURS", 168)
+CREDITRISK_BATCH_PURGE_SECONDS = env.integer("CREDITRISK_BATCH_PURGE_SECONDS", 3600)
+# The sweep (scoring/services/sweep.py) runs in every worker's heartbeat thread every
+# CREDITRISK_SWEEP_SECONDS, one worker at a time. Work queued for longer than CREDITRISK_STALE_SECONDS
+# whose message Redis neither queues nor hands to a worker (lost with a Redis restart) is dispatched
+# again; work held by a dead worker at once. At most CREDITRISK_SWEEP_MAX_DISPATCH pieces a run;
+# CREDITRISK_SWEEP_SECONDS=0 turns a worker's sweep off (another worker must then sweep).
+CREDITRISK_STALE_SECONDS = env.integer("CREDITRISK_STALE_SECONDS", 60)
+CREDITRISK_SWEEP_SECONDS = env.integer("CREDITRISK_SWEEP_SECONDS", 5)
+CREDITRISK_SWEEP_MAX_DISPATCH = env.integer("CREDITRISK_SWEEP_MAX_DISPATCH", 200)
 CREDITRISK_MAX_ATTEMPTS = env.integer("CREDITRISK_MAX_ATTEMPTS", 5)
+# Outcome files (docs/monitoring.md, "Observed outcomes") are read and matched within the request that
+# uploads them, under the upload limits of bulk files; a file with more outcome rows than this is refused.
+CREDITRISK_OUTCOMES_MAX_ROWS = env.integer("CREDITRISK_OUTCOMES_MAX_ROWS", 100_000)
+# The population stability report of the last 7 days' decisions (docs/monitoring.md): once a day by default.
+CREDITRISK_DRIFT_REPORT_SECONDS = env.integer("CREDITRISK_DRIFT_REPORT_SECONDS", 24 * 3600)
+# Beat runs no sweep (every worker does, one at a time); it sends the periodic tasks that need one sender.
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-work": {"task": "scoring.tasks.sweep_task", "schedule": float(CREDITRISK_SWEEP_SECONDS)},
+    "drift-report": {"task": "scoring.tasks.drift_report_task", "schedule": float(CREDITRISK_DRIFT_REPORT_SECONDS)},
+    "purge-batch-files": {
+        "task": "scoring.tasks.batch_files_purge_task",
+        "schedule": float(CREDITRISK_BATCH_PURGE_SECONDS),
+    },
+}
+
+# -- The audit trail (README "Audit", docs/reliability.md "The audit trail") ------------------------
+# Every link of the audit chain is an HMAC-SHA256 under this key, which is never stored in the database.
+# Required whenever DEBUG is off, like SECRET_KEY; CREDITRISK_AUDIT_KEY_FILE names a file that holds it.
+CREDITRISK_AUDIT_KEY = (
+    env.string("CREDITRISK_AUDIT_KEY")
+    if not DEBUG
+    else env.string("CREDITRISK_AUDIT_KEY", "insecure-development-audit-key")
+)
+if not DEBUG and len(CREDITRISK_AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("CREDITRISK_AUDIT_KEY must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+# Keys retired by a rotation, kept so that the links they signed still verify (comma or line separated).
+CREDITRISK_AUDIT_OLD_KEYS = env.string_list("CREDITRISK_AUDIT_OLD_KEYS", [])
+# Signed checkpoints of the chain's head, written outside the database every so many seconds: to this
+# folder, and to CREDITRISK_AUDIT_CHECKPOINT_URI (s3://bucket/prefix, credentials from AWS_*) when set.
+CREDITRISK_AUDIT_CHECKPOINT_DIR = Path(env.string("CREDITRISK_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
+CREDITRISK_AUDIT_CHECKPOINT_URI = env.string("CREDITRISK_AUDIT_CHECKPOINT_URI", "")
+CREDITRISK_AUDIT_CHECKPOINT_SECONDS = env.integer("CREDITRISK_AUDIT_CHECKPOINT_SECONDS", 60)
+# verify_audit checks the chain against this many of the latest checkpoints of each location.
+CREDITRISK_AUDIT_CHECKPOINTS_CHECKED = env.integer("CREDITRISK_AUDIT_CHECKPOINTS_CHECKED", 20)
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "scoring.tasks.audit_checkpoint_task",
+    "schedule": float(CREDITRISK_AUDIT_CHECKPOINT_SECONDS),
 }
 
 LOGGING = {
@@ -295,4 +381,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"],
     "WorkStatusEnum": "scoring.models.ScoreRequest.Status",  # score requests and simulation runs
     "BatchStatusEnum": "scoring.models.BatchJob.Status",
+    "ChannelEnum": "scoring.models.ScoreRequest.Channel",
+    "OutcomeChannelEnum": "scoring.models.OutcomeUpload.Channel",
+    "KindEnum": ["single", "bulk"],  # a shadow score's decision
+    "OutcomeRowKindEnum": "ml.outcomes.KINDS",  # why a row of an outcome file was listed
 }

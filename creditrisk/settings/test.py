@@ -4,9 +4,11 @@ import os
 
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("CREDITRISK_AUDIT_KEY", "test-only-audit-key-0123456789abcdef")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creditrisk")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("CREDITRISK_TRAINING_JOBS", "1")  # tests share the machine: no training processes
 
 from creditrisk.settings.base import *  # noqa: E402,F403
 

@@ -48,3 +48,10 @@ def test_choice_refuses_anything_else(monkeypatch):
         env.choice("CREDITRISK_TEST_CHOICE", ["declined", "all"], "declined")
     monkeypatch.setenv("CREDITRISK_TEST_CHOICE", "all")
     assert env.choice("CREDITRISK_TEST_CHOICE", ["declined", "all"], "declined") == "all"
+
+
+def test_a_list_from_a_file_takes_one_item_a_line_or_commas(monkeypatch, tmp_path):
+    keys = tmp_path / "old_keys"
+    keys.write_text("first-key\nsecond-key, third-key\n\n")
+    monkeypatch.setenv("OLD_KEYS_FILE", str(keys))
+    assert env.string_list("OLD_KEYS", []) == ["first-key", "second-key", "third-key"]

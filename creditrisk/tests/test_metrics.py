@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scoring.models import ScoreRequest
+from scoring.models import DriftReport, ScoreRequest
 from scoring.services.score_requests import score_request_create
 from scoring.tasks import score_request_process_task
 from scoring.tests.factories import applicant_inputs, final_score_requests
@@ -110,3 +110,24 @@ def test_metrics_carry_no_secret_or_personal_value(client, settings, active_vers
     ours = [family for family in text_string_to_metric_families(text) if family.name.startswith("creditrisk_")]
     labels = {name for family in ours for sample in family.samples for name in sample.labels}
     assert labels <= {"method", "route", "status", "task", "outcome", "decision", "channel"}
+
+
+@pytest.mark.django_db
+def test_drift_gauges_are_the_latest_periodic_report(client, drift_version):
+    from scoring.tasks import drift_report_task
+
+    drift_report_task()  # no decisions yet: a report with no rows, and no gauge that would read "stable"
+    assert 'creditrisk_drift_psi{input="score"}' not in scrape(client)
+    DriftReport.objects.all().delete()
+    final_score_requests(drift_version, 3)
+    drift_report_task()
+    stored = DriftReport.objects.get()
+    text = scrape(client)
+    assert metric_value(text, "creditrisk_drift_psi", input="score") == pytest.approx(stored.score_psi)
+    by_name = {row["name"]: row["psi"] for row in stored.report["inputs"]}
+    assert metric_value(text, "creditrisk_drift_psi", input="AGE") == pytest.approx(by_name["AGE"])
+    assert by_name["AGE"] > 0  # three applicants cannot fill ten age bins as the development rows did
+    assert metric_value(text, "creditrisk_drift_report_rows") == 3
+    assert metric_value(text, "creditrisk_drift_report_timestamp_seconds") == pytest.approx(
+        stored.created_at.timestamp()
+    )

@@ -21,7 +21,7 @@ from ml.data import DataFormatError, decode, parse_applications, to_original_for
 from ml.tests.bad_files import as_csv, as_original, original_rows
 from ml.tests.strategies import UNICODE_TEXT, application_frames, invalid_cells
 
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
+PROPERTY = settings(max_examples=30, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # fmt: skip
 
 

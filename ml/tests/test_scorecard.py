@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ml.scorecard import APPROVE, DECLINE, PointsScale, decisions
+from ml.scorecard import APPROVE, DECLINE, PointsScale, decisions, points_range
 
 
 def test_base_odds_give_base_points_and_pdo_doubles_odds():
@@ -27,3 +27,12 @@ def test_higher_risk_gives_fewer_points_and_points_are_clipped():
 
 def test_decision_declines_at_or_above_threshold():
     assert list(decisions([0.1, 0.25, 0.4], 0.25)) == [APPROVE, DECLINE, DECLINE]
+
+
+def test_points_range_spans_the_middle_98_percent_of_the_points():
+    scale = PointsScale()
+    probabilities = np.linspace(0.05, 0.6, 1001)
+    low, high = points_range(probabilities, scale)
+    points = scale.points(probabilities)
+    assert low <= np.percentile(points, 1) < low + 1 and high - 1 < np.percentile(points, 99) <= high
+    assert scale.minimum < low < high < scale.maximum

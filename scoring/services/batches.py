@@ -9,10 +9,11 @@ already done changes nothing, and a unique (job, line) constraint makes a duplic
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
+import operator
+import os
 import shutil
 import time
 import uuid
@@ -28,13 +29,24 @@ from django.db.models import F
 from django.utils import timezone
 
 from ml import schema
-from ml.batch import ChunkSpan, Layout, index_lines, inspect_head, parse_chunk, read_head, read_span
+from ml.batch import (
+    ChunkSpan,
+    IndexLimits,
+    Layout,
+    LineIndex,
+    index_lines,
+    inspect_head,
+    parse_chunk,
+    read_head,
+    read_span,
+)
 from ml.data import DataFormatError, RowProblem
 from ml.predict import most_important, score_and_explain_applications
-from ml.registry import ArtifactIntegrityError
-from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
+from ml.registry import ArtifactUnusableError
+from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError, ModelVersion
 from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_head_lock, chain_link_chunk
+from scoring.services.challenger import shadow_score_chunk
 from scoring.services.dispatch import task_publish
 from scoring.services.files import NoActiveModelError, model_version_for_scoring
 
@@ -86,6 +98,8 @@ def batch_job_create(
         size = _store(content, folder / "upload")
         head, compressed = read_head(folder / "upload")
         layout = inspect_head(head, compressed=compressed)
+        if not compressed and size > settings.CREDITRISK_MAX_DECOMPRESSED_BYTES:  # known now, not after indexing
+            raise IndexLimits(max_bytes=settings.CREDITRISK_MAX_DECOMPRESSED_BYTES).too_many_bytes(False)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -119,41 +133,117 @@ def _store(content: Iterable[bytes], destination: Path) -> int:
 # -- indexing ----------------------------------------------------------------------------------------
 
 
-def batch_job_index(*, job_id: Any, dispatch: bool = True) -> BatchJob:
-    """Count the rows, cut the file into chunks and queue them, with the model pinned for the whole job."""
-    from scoring.tasks import batch_chunk_process_task
+class BatchJobCancelledError(Exception):
+    """The job was cancelled (or ended otherwise) while this worker indexed it."""
 
+
+def batch_job_index(*, job_id: Any, dispatch: bool = True) -> BatchJob:
+    """Count the rows, cut the file into chunks and queue them, with the model pinned for the whole job.
+
+    The long pass over the file holds no lock: the job's row is locked only to store the chunks,
+    so a cancellation never waits for it (the pass checks the job's status as it goes, and stops).
+    A second delivery indexing at the same time writes its own copy and finds, under the lock, that
+    the job was indexed already: its work is dropped, so the job is indexed exactly once.
+    """
+    job = BatchJob.objects.get(pk=job_id)
+    indexed = None
+    if not job.is_final and job.chunks_total is None:
+        try:
+            indexed = _index(job)
+        except (DataFormatError, NoActiveModelError) as exc:
+            return batch_job_fail(job_id=job.pk, error=str(exc))
+        except BatchJobCancelledError:
+            job.refresh_from_db()
+            return job
     with transaction.atomic():
         job = BatchJob.objects.select_for_update().get(pk=job_id)
-        if job.is_final or job.chunks_total is not None:
+        if job.is_final or job.chunks_total is not None or indexed is None:
             chunk_ids = [] if job.is_final else _queued_chunk_ids(job)
+            transaction.on_commit(lambda: _drop(indexed[2] if indexed else None))
         else:
-            try:
-                chunk_ids = _index(job)
-            except (DataFormatError, NoActiveModelError) as exc:
-                return _fail(job, str(exc))
+            chunk_ids = _store_index(job, *indexed)
         if dispatch and chunk_ids:
-            BatchChunk.objects.filter(pk__in=chunk_ids).update(dispatched_at=timezone.now())
-            transaction.on_commit(lambda: [batch_chunk_process_task.apply_async((i,), queue=batch_queue()) for i in chunk_ids])
+            _dispatch_chunks(chunk_ids)
+    if job.is_final:
+        batch_job_plain_copy_remove(job=job)
     return job
 
 
-def _index(job: BatchJob) -> list[int]:
+def _dispatch_chunks(chunk_ids: list[int]) -> None:
+    from scoring.tasks import batch_chunk_process_task
+
+    BatchChunk.objects.filter(pk__in=chunk_ids).update(dispatched_at=timezone.now())
+    transaction.on_commit(lambda: [batch_chunk_process_task.apply_async((i,), queue=batch_queue()) for i in chunk_ids])
+
+
+_Indexed = tuple[LineIndex, ModelVersion, Path | None]
+
+
+def _index(job: BatchJob) -> _Indexed:
+    """The file's index, the model to pin, and the decompressed copy written (under a name of its own)."""
     model_version = model_version_for_scoring()
     layout = Layout.from_dict(job.layout)
     folder = job_folder(job)
-    plain = folder / "plain.txt" if layout.compressed else None
-    index = index_lines(folder / job.stored_path, layout, job.chunk_rows, plain)
+    plain = folder / f"plain.{uuid.uuid4().hex}.partial" if layout.compressed else None
+    limits = IndexLimits(settings.CREDITRISK_MAX_DECOMPRESSED_BYTES, settings.CREDITRISK_MAX_JOB_ROWS)
+    try:
+        index = index_lines(folder / job.stored_path, layout,
+                            lambda rows: chunk_rows_for(rows, largest=job.chunk_rows), plain,
+                            limits=limits, check=_cancellation_check(job.pk))  # fmt: skip
+    except BaseException:
+        _drop(plain)
+        raise
+    return index, model_version, plain
+
+
+def _cancellation_check(job_id: Any) -> Any:
+    """Called as the file streams: raises BatchJobCancelledError once the job has ended, at most one
+    query every half second; and keeps the job's ``dispatched_at`` fresh, so the sweep does not
+    take a long indexing for a lost message."""
+    last = {"check": time.monotonic(), "beat": time.monotonic()}
+
+    def check(_position: int) -> None:
+        now = time.monotonic()
+        if now - last["check"] < 0.5:
+            return
+        last["check"] = now
+        if BatchJob.objects.filter(pk=job_id, status__in=BatchJob.FINAL_STATUSES).exists():
+            raise BatchJobCancelledError(str(job_id))
+        if now - last["beat"] >= 10:
+            last["beat"] = now
+            BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.QUEUED).update(dispatched_at=timezone.now())
+
+    return check
+
+
+def _store_index(job: BatchJob, index: LineIndex, model_version: ModelVersion, plain: Path | None) -> list[int]:
     chunks = BatchChunk.objects.bulk_create(
         BatchChunk(job=job, index=s.index, first_line=s.first_line, line_count=s.line_count,
                    byte_start=s.byte_start, byte_end=s.byte_end)
         for s in index.chunks
     )  # fmt: skip
     job.file_sha256, job.rows_total, job.chunks_total = index.sha256, index.rows, len(chunks)
+    job.chunk_rows = max(span.line_count for span in index.chunks)
     job.model_version, job.threshold = model_version, model_version.threshold
     job.status, job.started_at = BatchJob.Status.RUNNING, timezone.now()
     job.save()
+    if plain is not None:
+        os.replace(plain, job_folder(job) / "plain.txt")  # a commit that fails after this: indexed again
     return [c.pk for c in chunks]
+
+
+def _drop(plain: Path | None) -> None:
+    if plain is not None:
+        plain.unlink(missing_ok=True)
+
+
+def chunk_rows_for(lines: int, *, largest: int) -> int:
+    """Lines a chunk: enough chunks for every worker process to take several (so they finish
+    together, and a small file's progress moves chunk by chunk), none larger than ``largest``
+    (CREDITRISK_BATCH_CHUNK_ROWS, which bounds a chunk's memory and transaction)."""
+    per_worker = settings.CREDITRISK_BATCH_CHUNKS_PER_WORKER * settings.CREDITRISK_BATCH_WORKERS
+    smallest = min(settings.CREDITRISK_BATCH_MIN_CHUNK_ROWS, largest)
+    return max(smallest, min(largest, -(-lines // per_worker)))
 
 
 def _queued_chunk_ids(job: BatchJob) -> list[int]:
@@ -163,6 +253,7 @@ def _queued_chunk_ids(job: BatchJob) -> list[int]:
 def _fail(job: BatchJob, error: str) -> BatchJob:
     job.status, job.error, job.finished_at = BatchJob.Status.FAILED, error, timezone.now()
     job.save(update_fields=["status", "error", "finished_at"])
+    transaction.on_commit(lambda: batch_job_plain_copy_remove(job=job))
     return job
 
 
@@ -173,26 +264,81 @@ def batch_job_fail(*, job_id: Any, error: str) -> BatchJob:
 
 
 def batch_job_cancel(*, job: BatchJob) -> BatchJob:
-    """Stop a job: chunks not yet done are skipped; the rows already scored stay on record."""
+    """Stop a job: chunks not yet done are skipped; the rows already scored stay on record.
+
+    Answers at once in every state: no transaction holds the job's row for long (indexing locks
+    it only to store the chunks, a chunk only to count its rows), and the indexing pass and the
+    chunks check the status and stop. The decompressed copy of the file is removed now.
+    """
     with transaction.atomic():
         job = BatchJob.objects.select_for_update().get(pk=job.pk)
         if not job.is_final:
             job.status, job.finished_at = BatchJob.Status.CANCELLED, timezone.now()
             job.save(update_fields=["status", "finished_at"])
+    batch_job_plain_copy_remove(job=job)
     return job
+
+
+# -- the files of a job ------------------------------------------------------------------------------
+
+
+def batch_job_plain_copy_remove(*, job: BatchJob) -> None:
+    """Remove a job's decompressed copies, once it has ended (its upload stays for the retention).
+
+    Nothing reads them once the job has ended: results, row errors and the audit chain are in
+    PostgreSQL. A chunk still running when they go finds its job ended and is skipped.
+    """
+    folder = job_folder(job)
+    for path in [*folder.glob("plain.txt"), *folder.glob("plain.*.partial")]:
+        path.unlink(missing_ok=True)
+
+
+def batch_files_purge(*, now: Any = None) -> int:
+    """Remove the folders of jobs that ended more than CREDITRISK_BATCH_FILE_RETENTION_HOURS ago, and
+    of uploads older than that with no job (a transaction that died after storing the file); how many."""
+    now = now or timezone.now()
+    before = now - timedelta(hours=settings.CREDITRISK_BATCH_FILE_RETENTION_HOURS)
+    root = settings.CREDITRISK_BATCH_DIR
+    folders = (
+        {path.name: path for path in root.iterdir() if path.is_dir() and _is_uuid(path.name)} if root.is_dir() else {}
+    )
+    jobs = dict(BatchJob.objects.filter(pk__in=list(folders)).values_list("pk", "finished_at"))
+    removed = 0
+    for name, folder in folders.items():
+        finished = jobs.get(uuid.UUID(name), "missing")
+        if finished == "missing":
+            expired = folder.stat().st_mtime < before.timestamp()
+        else:
+            expired = finished is not None and finished < before
+        if expired:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
 
 
 # -- one chunk ---------------------------------------------------------------------------------------
 
 
-def batch_chunk_process(*, chunk_id: int) -> BatchChunk:
-    """Score one chunk and store it, exactly once (see the module's docstring)."""
+def batch_chunk_process(*, chunk_id: int, worker: str = "") -> BatchChunk:
+    """Score one chunk and store it, exactly once (see the module's docstring); ``worker`` (its
+    heartbeat hostname) is stored with the attempt, so the sweep can release the chunk at once
+    if that worker dies."""
     chunk = BatchChunk.objects.select_related("job", "job__model_version").get(pk=chunk_id)
     job = chunk.job
     if chunk.status != BatchChunk.Status.QUEUED or job.status != BatchJob.Status.RUNNING:
         return _skip(chunk)
     attempts = chunk.attempts + 1
-    BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunk.Status.QUEUED).update(attempts=F("attempts") + 1)
+    BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunk.Status.QUEUED).update(
+        attempts=F("attempts") + 1, rows_scored=0, claimed_by=worker
+    )
     if attempts > settings.CREDITRISK_MAX_ATTEMPTS:
         batch_job_fail(job_id=job.pk, error=f"chunk {chunk.index} (lines {chunk.first_line}-"
                                             f"{chunk.first_line + chunk.line_count - 1}) was given up after "
@@ -200,11 +346,20 @@ def batch_chunk_process(*, chunk_id: int) -> BatchChunk:
         return chunk
     started = time.perf_counter()
     try:
-        results, problems = _score_chunk(job, chunk)
-    except ArtifactIntegrityError as exc:
+        results, problems, applications = _score_chunk(job, chunk)
+    except ArtifactUnusableError as exc:
         batch_job_fail(job_id=job.pk, error=str(exc))
         return chunk
-    return _store_chunk(chunk.pk, results, problems, (time.perf_counter() - started) * 1000)
+    except FileNotFoundError:
+        chunk.job.refresh_from_db()  # its files go when the job ends (cancelled): skip, else a real fault
+        if chunk.job.is_final:
+            return _skip(chunk)
+        raise
+    stored, by_this_delivery = _store_chunk(chunk.pk, results, problems, (time.perf_counter() - started) * 1000)
+    if by_this_delivery:
+        # Committed (and the job counted): only now the challenger, if any, scores the chunk in shadow.
+        shadow_score_chunk(job=job, chunk=stored, applications=applications, results=results)
+    return stored
 
 
 def _skip(chunk: BatchChunk) -> BatchChunk:
@@ -215,41 +370,60 @@ def _skip(chunk: BatchChunk) -> BatchChunk:
     return chunk
 
 
-def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[RowProblem]]:
+def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[RowProblem], pd.DataFrame]:
+    """The chunk's decisions, its row problems and its valid rows (which the challenger scores too).
+
+    The decisions are scored in slices of CREDITRISK_BATCH_PROGRESS_ROWS rows, each followed by the
+    chunk's progress (``rows_scored``, committed at once). Nothing else is written here: the results
+    are stored in one transaction by ``_store_chunk``."""
     layout = Layout.from_dict(job.layout)
     span = ChunkSpan(chunk.index, chunk.first_line, chunk.line_count, chunk.byte_start, chunk.byte_end)
     parsed = parse_chunk(read_span(job_source(job), span), chunk.first_line, layout)
     model_version = job.model_version
-    model = model_version_load(model_version=model_version)  # checksum verified, or ArtifactIntegrityError
-    scored = score_and_explain_applications(
-        model, parsed.frame, reference=model_version.reference_applicant,
-        excluded=model_version.excluded_features, scale=points_scale(), threshold=job.threshold,
-        reason_columns=most_important(model_version.feature_importance, settings.CREDITRISK_BATCH_REASON_INPUTS,
-                                      model_version.excluded_features),
-        declined_only=settings.CREDITRISK_BATCH_REASONS == "declined",
-    )  # fmt: skip
+    scorer = model_version_load(model_version=model_version)  # checksum verified, or ArtifactUnusableError
+    options = {"reference": model_version.reference_applicant, "scale": points_scale(), "threshold": job.threshold,
+               "reason_columns": most_important(model_version.feature_importance,
+                                                settings.CREDITRISK_BATCH_REASON_INPUTS, model_version.excluded_features),
+               "declined_only": settings.CREDITRISK_BATCH_REASONS == "declined"}  # fmt: skip
+    frame, step = parsed.frame, max(1, settings.CREDITRISK_BATCH_PROGRESS_ROWS)
+    if len(frame) <= step:
+        scored = score_and_explain_applications(scorer, frame, **options)
+    else:
+        slices = []
+        for start in range(0, len(frame), step):
+            slices.append(score_and_explain_applications(scorer, frame.iloc[start : start + step], **options))
+            if start + step < len(frame):  # the last slice is counted when the chunk is stored
+                _report_progress(chunk, start + step)
+        scored = pd.concat(slices, ignore_index=True)
     scored.insert(0, "line", parsed.lines)
-    scored.insert(1, "external_id", parsed.frame[schema.ID_COLUMN].astype("Int64").to_numpy())
-    return scored, parsed.problems
+    scored.insert(1, "external_id", frame[schema.ID_COLUMN].astype("Int64").to_numpy())
+    return scored, parsed.problems, frame
+
+
+def _report_progress(chunk: BatchChunk, rows_scored: int) -> None:
+    # An UPDATE of its own (autocommit in a worker): readers see it while the chunk is still running.
+    BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunk.Status.QUEUED).update(rows_scored=rows_scored)
 
 
 @transaction.atomic
-def _store_chunk(chunk_id: int, results: pd.DataFrame, problems: list[RowProblem], scoring_ms: float) -> BatchChunk:
+def _store_chunk(
+    chunk_id: int, results: pd.DataFrame, problems: list[RowProblem], scoring_ms: float
+) -> tuple[BatchChunk, bool]:
+    """The chunk as stored, and whether this call stored its results (not another delivery, not a cancel)."""
     chunk = BatchChunk.objects.select_for_update().get(pk=chunk_id)
     if chunk.status != BatchChunk.Status.QUEUED:
-        return chunk  # another delivery of this chunk got here first
+        return chunk, False  # another delivery of this chunk got here first
     job = BatchJob.objects.select_for_update().get(pk=chunk.job_id)
     if job.status != BatchJob.Status.RUNNING:
         chunk.status = BatchChunk.Status.CANCELLED
         chunk.save(update_fields=["status"])
-        return chunk
-    _copy_results(job, chunk, results)
+        return chunk, False
+    chunk.results_sha256 = _copy_results(job, chunk, results)
     BatchRowError.objects.bulk_create(
         BatchRowError(job=job, chunk=chunk, line=p.line, column=p.column, problem=p.problem) for p in problems
     )
     chunk.status, chunk.finished_at, chunk.scoring_ms = BatchChunk.Status.DONE, timezone.now(), scoring_ms
     chunk.rows_done, chunk.rows_failed = len(results), len({p.line for p in problems})
-    chunk.results_sha256 = results_digest(results.itertuples(index=False))
     chunk.errors_sha256 = errors_digest((p.line, p.column, p.problem) for p in problems)
     # The chain's head is the one lock every decision shares: taken last, so a single score waits for
     # this chunk's link and commit only, not for its rows to be copied and digested.
@@ -258,7 +432,7 @@ def _store_chunk(chunk_id: int, results: pd.DataFrame, problems: list[RowProblem
     chunk.save()
     head.save()
     _count(job, chunk)
-    return chunk
+    return chunk, True
 
 
 def _count(job: BatchJob, chunk: BatchChunk) -> None:
@@ -267,6 +441,7 @@ def _count(job: BatchJob, chunk: BatchChunk) -> None:
     job.chunks_done += 1
     if job.chunks_done == job.chunks_total:
         job.status, job.finished_at = BatchJob.Status.DONE, timezone.now()
+        transaction.on_commit(lambda: batch_job_plain_copy_remove(job=job))
     job.save(update_fields=["rows_done", "rows_failed", "chunks_done", "status", "finished_at"])
 
 
@@ -275,10 +450,12 @@ def _count(job: BatchJob, chunk: BatchChunk) -> None:
 _RESULT_COLUMNS = ("job_id", "chunk_id", "line", "external_id", "probability_bad", "score", "decision", "reasons")
 
 
-def _copy_results(job: BatchJob, chunk: BatchChunk, results: pd.DataFrame) -> None:
-    """All the chunk's rows in one statement: COPY on PostgreSQL, a bulk INSERT elsewhere (SQLite)."""
+def _copy_results(job: BatchJob, chunk: BatchChunk, results: pd.DataFrame) -> str:
+    """All the chunk's rows in one statement (COPY on PostgreSQL, a bulk INSERT elsewhere); returns
+    the digest of its results, hashed once over the same column-wise text as the rows."""
+    fields = _result_fields(results)
     if results.empty:
-        return
+        return hashlib.sha256(b"").hexdigest()
     if connection.vendor != "postgresql":
         BatchResult.objects.bulk_create(
             (BatchResult(job=job, chunk=chunk, line=r.line, external_id=_id(r.external_id),
@@ -286,19 +463,55 @@ def _copy_results(job: BatchJob, chunk: BatchChunk, results: pd.DataFrame) -> No
              for r in results.itertuples(index=False)),
             batch_size=2000,
         )  # fmt: skip
-        return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for r in results.itertuples(index=False):
-        writer.writerow((job.pk, chunk.pk, r.line, _id(r.external_id) if _id(r.external_id) is not None else "",
-                         repr(float(r.probability_bad)), int(r.score), r.decision, _json(r.reasons)))  # fmt: skip
-    buffer.seek(0)
+        return _digest_fields(fields)
+    prefix = f"{job.pk},{chunk.pk},"
+    buffer = io.StringIO(
+        "".join(
+            f'{prefix}{line},{external_id},{probability},{score},{decision},"{reasons.replace(chr(34), chr(34) * 2)}"\n'
+            for line, external_id, probability, score, decision, reasons in zip(*fields, strict=True)
+        )
+    )
     table = BatchResult._meta.db_table
     with connection.cursor() as cursor:
         # psycopg2's copy_expert streams the buffer: one round trip for the whole chunk.
         cursor.cursor.copy_expert(
             f"COPY {table} ({', '.join(_RESULT_COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL '')", buffer
         )
+    return _digest_fields(fields)
+
+
+def _result_fields(results: pd.DataFrame | Iterable[Any]) -> tuple[list[str], ...]:
+    """The stored text of each result column: line, external id ("" if none), the probability's repr
+    (it reads back as the same float), score, decision and the reasons as canonical JSON; from a
+    chunk's results frame, or from rows read back (an audit)."""
+    if isinstance(results, pd.DataFrame):
+        columns = [results[name].to_numpy(dtype=object) for name in _DIGESTED]
+    else:
+        columns = list(zip(*map(operator.attrgetter(*_DIGESTED), results), strict=True))
+        columns = columns or [[] for _ in _DIGESTED]
+    lines, ids, probabilities, scores, decisions, reasons = columns
+    return (
+        [str(int(v)) for v in lines],
+        ["" if _id(v) is None else str(int(v)) for v in ids],
+        [repr(float(v)) for v in probabilities],
+        [str(int(v)) for v in scores],
+        [str(v) for v in decisions],
+        [_json(v) if v else "[]" for v in reasons],
+    )
+
+
+_DIGESTED = ("line", "external_id", "probability_bad", "score", "decision", "reasons")
+
+
+def _digest_fields(fields: tuple[list[str], ...]) -> str:
+    lines, ids, probabilities, scores, decisions, reasons = fields
+    text = "".join(
+        f"{line}|{external_id or 'None'}|{probability}|{score}|{decision}|{reason}\n"
+        for line, external_id, probability, score, decision, reason in zip(
+            lines, ids, probabilities, scores, decisions, reasons, strict=True
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _id(value: Any) -> int | None:
@@ -311,14 +524,9 @@ def _json(value: Any) -> str:
 
 def results_digest(rows: Iterable[Any]) -> str:
     """sha256 of a chunk's results in line order; rows have line, external_id, probability_bad, score,
-    decision and reasons (as stored and as read back, the same text)."""
-    digest = hashlib.sha256()
-    for r in rows:
-        digest.update(
-            f"{r.line}|{_id(r.external_id)}|{float(r.probability_bad)!r}|{int(r.score)}|{r.decision}|"
-            f"{_json(r.reasons)}\n".encode()
-        )
-    return digest.hexdigest()
+    decision and reasons (as stored and as read back, the same text): one line each,
+    ``line|external_id|repr(probability)|score|decision|reasons JSON``."""
+    return _digest_fields(_result_fields(rows))
 
 
 def errors_digest(rows: Iterable[tuple[int, str, str]]) -> str:

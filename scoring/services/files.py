@@ -7,7 +7,7 @@ import pandas as pd
 from ml.data import Applications
 from ml.predict import score_applications
 from scoring.models import ModelVersion
-from scoring.selectors import model_version_get_active, model_version_load, points_scale
+from scoring.selectors import model_version_get_active_for_scoring, model_version_load, points_scale
 
 
 class NoActiveModelError(RuntimeError):
@@ -16,7 +16,7 @@ class NoActiveModelError(RuntimeError):
 
 def model_version_for_scoring(model_version: ModelVersion | None = None) -> ModelVersion:
     """``model_version``, or else the active one; scoring with none is an error the caller explains."""
-    model_version = model_version or model_version_get_active()
+    model_version = model_version or model_version_get_active_for_scoring()
     if model_version is None:
         raise NoActiveModelError("no model version is active: run `python manage.py train` first")
     return model_version

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ml import schema
-from ml.data import frame_from_records
-from ml.predict import score_and_explain_applications
-from ml.registry import ArtifactIntegrityError
+from ml.predict import score_and_explain_one
+from ml.registry import ArtifactUnusableError
 from scoring.models import Applicant, ModelVersion, ScoreRequest
 from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_append, chain_head_lock
+from scoring.services.challenger import shadow_score_request
 from scoring.services.dispatch import task_publish
 from scoring.services.files import NoActiveModelError, model_version_for_scoring
+from scoring.services.waiting import final_listen, final_signal_available
 
 
 @dataclass(frozen=True)
@@ -32,22 +33,24 @@ class ApplicantScore:
     model_version: ModelVersion
     threshold: float
     scoring_ms: float = field(default=0.0)
+    missing_inputs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"probability_bad": self.probability_bad, "score": self.score, "decision": self.decision,
-                "reasons": self.reasons, "model_version": self.model_version.version,
-                "threshold": self.threshold}  # fmt: skip
+                "reasons": self.reasons, "missing_inputs": self.missing_inputs,
+                "model_version": self.model_version.version, "threshold": self.threshold}  # fmt: skip
 
 
 def applicant_score(*, inputs: dict[str, Any], model_version: ModelVersion | None = None) -> ApplicantScore:
     """Probability, points, decision and reasons for one applicant's validated inputs."""
     model_version = model_version_for_scoring(model_version)
     started = time.perf_counter()
-    model = model_version_load(model_version=model_version)
-    scored = score_and_explain_applications(
-        model, frame_from_records([inputs]), reference=model_version.reference_applicant,
-        excluded=model_version.excluded_features, scale=points_scale(), threshold=model_version.threshold,
-    ).iloc[0]
+    scorer = model_version_load(model_version=model_version)
+    applicant = {name: inputs.get(name) for name in schema.FEATURE_NAMES}
+    scored = score_and_explain_one(
+        scorer, applicant, reference=model_version.reference_applicant, scale=points_scale(),
+        threshold=model_version.threshold,
+    )  # fmt: skip
     return ApplicantScore(
         probability_bad=float(scored["probability_bad"]),
         score=int(scored["score"]),
@@ -56,22 +59,46 @@ def applicant_score(*, inputs: dict[str, Any], model_version: ModelVersion | Non
         model_version=model_version,
         threshold=model_version.threshold,
         scoring_ms=(time.perf_counter() - started) * 1000,
+        missing_inputs=missing_inputs(inputs=applicant, model_version=model_version),
     )
 
 
+def missing_inputs(*, inputs: dict[str, Any], model_version: ModelVersion | None) -> list[str]:
+    """The inputs the model uses that the caller did not send (or sent as null): scored as missing,
+    never silently as some other value, and listed with the decision."""
+    if model_version is not None:
+        used = model_version.features
+    else:  # not scored yet: the inputs any model may use
+        used = [name for name in schema.FEATURE_NAMES if name not in settings.CREDITRISK_EXCLUDED_FEATURES]
+    implied = {area for area, flag in _NO_PHONE_NO_AREA_CODE.items() if inputs.get(flag) == "N"}
+    return [name for name in used if inputs.get(name) is None and name not in implied]
+
+
+# An applicant without the phone has no area code for it: that is an answer, not a gap.
+_NO_PHONE_NO_AREA_CODE = {"RESIDENCIAL_PHONE_AREA_CODE": "FLAG_RESIDENCIAL_PHONE",
+                          "PROFESSIONAL_PHONE_AREA_CODE": "FLAG_PROFESSIONAL_PHONE"}  # fmt: skip
+
+
 def score_request_create(
-    *, inputs: dict[str, Any], requested_by: AbstractBaseUser | AnonymousUser | None, channel: str
+    *,
+    inputs: dict[str, Any],
+    requested_by: AbstractBaseUser | AnonymousUser | None,
+    channel: str,
+    listen: bool = False,
 ) -> ScoreRequest:
     """Store the applicant and a queued request and tell the worker, all or nothing.
 
     The task is published inside the transaction (see ``scoring/services/dispatch.py``): if the
-    broker cannot take it, QueueUnavailableError is raised and neither row is kept.
+    broker cannot take it, QueueUnavailableError is raised and neither row is kept. ``listen``: the
+    caller will wait for the decision (``scoring/services/waiting.py``), so this connection listens
+    for its signal from this transaction on.
     """
     from scoring.tasks import score_request_process_task  # the task module imports this one
 
     external_id = inputs.get(schema.ID_COLUMN)
     features = {name: inputs.get(name) for name in schema.FEATURE_NAMES}
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
+    listen = listen and final_signal_available()  # decided before this transaction: is it the outermost?
     with transaction.atomic():
         applicant = Applicant.objects.create(
             external_id=external_id, **{name.lower(): value for name, value in features.items()}
@@ -82,59 +109,98 @@ def score_request_create(
             channel=channel,
             input_snapshot={schema.ID_COLUMN: external_id, **features},
         )
+        if listen:
+            final_listen(score_request_id=request.pk)
         task_publish(score_request_process_task, (str(request.id),))  # last: any error before it sends nothing
     return request
 
 
-def score_request_process(*, score_request_id: str) -> ScoreRequest:
+def score_request_process(*, score_request_id: str, worker: str = "") -> ScoreRequest:
     """The worker's part: score a queued request and append it to the audit chain, exactly once.
 
-    The row is read before it is claimed. The message can arrive before the transaction that stores
-    the row commits: read first, a row not yet visible raises DoesNotExist (the task waits and tries
-    again), and once it is visible the claim sees it too. Claimed first, a commit landing between
-    the two statements made a queued request look already handled, and its message was dropped.
+    The message can arrive before the transaction that stores the row commits. The claim is one
+    ``UPDATE ... RETURNING``; when it takes nothing, the row is read to tell why (``_unclaimed``):
+    not visible yet raises DoesNotExist (the task waits and tries again); final means another
+    delivery handled it; and queued or running means the commit landed between the two statements,
+    so the row is claimed again rather than taken for handled and its message dropped. ``worker``
+    (its heartbeat hostname) is stored with the claim: if that worker stops beating, the sweep
+    dispatches the request again at once (``scoring/services/sweep.py``).
     """
-    request = ScoreRequest.objects.get(pk=score_request_id)
-    claimed = ScoreRequest.objects.filter(
-        pk=score_request_id, status__in=[ScoreRequest.Status.QUEUED, ScoreRequest.Status.RUNNING]
-    ).update(status=ScoreRequest.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
-    request.refresh_from_db()
-    if not claimed:
-        return request  # already final: a second delivery of the same task changes nothing
+    request = _claim(score_request_id, worker)
+    if request is None:
+        return _unclaimed(score_request_id, worker)
     if request.attempts > settings.CREDITRISK_MAX_ATTEMPTS:
         # Each attempt died mid-task (out of memory, killed): stop instead of looping for ever.
-        return score_request_finalize(score_request_id=score_request_id,
-                                      error=f"given up after {request.attempts - 1} attempts that did not finish")  # fmt: skip
+        error = f"given up after {request.attempts - 1} attempts that did not finish"
+        return score_request_finalize(score_request=request, error=error)
     try:
         result = applicant_score(inputs=request.input_snapshot)
-    except (NoActiveModelError, ArtifactIntegrityError) as exc:
-        return score_request_finalize(score_request_id=score_request_id, error=str(exc))
-    return score_request_finalize(score_request_id=score_request_id, result=result)
+    except (NoActiveModelError, ArtifactUnusableError) as exc:
+        return score_request_finalize(score_request=request, error=str(exc))
+    final = score_request_finalize(score_request=request, result=result)
+    # Committed, and the waiting caller signalled: only now the challenger, if any, scores it in shadow.
+    shadow_score_request(score_request=final)
+    return final
+
+
+def _claim(score_request_id: str, worker: str) -> ScoreRequest | None:
+    """Mark a queued or running request running, one attempt more, and return it: one statement.
+
+    Running is claimed too: a worker that died mid-task leaves it so, and its message comes again.
+    """
+    table, db = ScoreRequest._meta.db_table, connection
+    pk = ScoreRequest._meta.pk.get_db_prep_value(uuid.UUID(str(score_request_id)), db)
+    started_at = ScoreRequest._meta.get_field("started_at").get_db_prep_value(timezone.now(), db)
+    running, queued = ScoreRequest.Status.RUNNING, ScoreRequest.Status.QUEUED
+    # Manager.raw() runs the statement once and gives the returned row the model's field conversions.
+    claimed = ScoreRequest.objects.raw(
+        f"UPDATE {db.ops.quote_name(table)} SET status = %s, started_at = %s, attempts = attempts + 1, "
+        "claimed_by = %s WHERE id = %s AND status IN (%s, %s) RETURNING *",
+        [running, started_at, worker, pk, queued, running],
+    )
+    return next(iter(claimed), None)
+
+
+def _unclaimed(score_request_id: str, worker: str) -> ScoreRequest:
+    """Why the claim took nothing (the rare path): see ``score_request_process``."""
+    request = ScoreRequest.objects.get(pk=score_request_id)  # DoesNotExist: not committed yet
+    if request.is_final:
+        return request  # a second delivery of the same task changes nothing
+    return score_request_process(score_request_id=score_request_id, worker=worker)  # visible now, so claimed now
+
+
+_DECISION_FIELDS = ("status", "probability_bad", "score", "decision", "reasons", "model_version", "threshold")
+# What finalising writes: the decision (or the error), and the request's link of the audit chain.
+_CHAIN_FIELDS = ("sequence", "previous_hash", "record_hash", "audit_key_id")
+_FINAL_FIELDS = (*_DECISION_FIELDS, "scoring_ms", "error", "finished_at", *_CHAIN_FIELDS)
 
 
 @transaction.atomic
 def score_request_finalize(
-    *, score_request_id: str, result: ApplicantScore | None = None, error: str = ""
+    *, score_request: ScoreRequest, result: ApplicantScore | None = None, error: str = ""
 ) -> ScoreRequest:
-    """Write the outcome and chain the record; a request that is already final is left as it is."""
+    """Write the outcome and chain the record; a request that is already final is left as it is.
+
+    ``score_request`` is the row as claimed or read: what the chain hashes besides the outcome is
+    never changed after creation. The chain head's lock orders every finalisation, and the write
+    only takes a row that is still not final, so one delivery wins and the others store nothing.
+    """
     head = chain_head_lock()
-    request = ScoreRequest.objects.select_for_update().get(pk=score_request_id)
-    if request.is_final:
-        return request
+    request = score_request
     if result is not None:
         request.status = ScoreRequest.Status.DONE
         request.probability_bad, request.score, request.decision = result.probability_bad, result.score, result.decision
-        request.reasons, request.model_version, request.threshold = (
-            result.reasons,
-            result.model_version,
-            result.threshold,
-        )
-        request.scoring_ms = result.scoring_ms
+        request.reasons, request.model_version = result.reasons, result.model_version
+        request.threshold, request.scoring_ms = result.threshold, result.scoring_ms
     else:
         request.status, request.error = ScoreRequest.Status.FAILED, error
     request.finished_at = timezone.now()
     chain_append(head, request, result.model_version.version if result else None)
-    request.save()
+    stored = ScoreRequest.objects.filter(
+        pk=request.pk, status__in=[ScoreRequest.Status.QUEUED, ScoreRequest.Status.RUNNING]
+    ).update(**{name: getattr(request, name) for name in _FINAL_FIELDS})
+    if not stored:
+        return ScoreRequest.objects.get(pk=request.pk)  # finalised by another delivery first; head untouched
     head.save()
     return request
 

@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import psycopg2
 import pytest
 from django.db import connection
@@ -11,10 +12,11 @@ from rest_framework.test import APIClient
 
 from ml import schema
 from ml.data import to_original_format
-from ml.registry import save_artifact
+from ml.registry import save_artifact, save_scorer
 from ml.sample import synthetic_applications
-from ml.training import TrainingConfig, train
+from ml.training import Progress, TrainingConfig, TrainingResult, train
 from scoring.models import ModelVersion
+from scoring.services import model_versions
 from scoring.services.model_versions import model_version_train
 
 FAST = TrainingConfig(candidates=("logistic_regression",), n_splits=3, holdout_fraction=0.2,
@@ -28,8 +30,9 @@ def trained(tmp_path_factory) -> dict:
     frame = synthetic_applications(600, seed=11)
     result = train(frame, FAST, progress=lambda _: None)
     path, digest = save_artifact(result.model, folder, "v1", {})
-    return {"folder": folder, "path": path, "sha256": digest, "result": result,
-            "text": to_original_format(frame.drop(columns=[schema.LABEL]))}  # fmt: skip
+    scorer, scorer_digest = save_scorer(result.scorer, folder, "v1")
+    return {"folder": folder, "path": path, "sha256": digest, "scorer": scorer, "scorer_sha256": scorer_digest,
+            "result": result, "text": to_original_format(frame.drop(columns=[schema.LABEL]))}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +60,23 @@ def sample_file(tmp_path: Path, sample_frame) -> Path:
     return path
 
 
+# Training results by (rows, config): training is seeded, so the same rows and config give the same result.
+_TRAINING_RESULTS: dict[tuple[int, TrainingConfig], TrainingResult] = {}
+
+
+def _train_once(frame: pd.DataFrame, config: TrainingConfig, progress: Progress = print, **options) -> TrainingResult:
+    key = (int(pd.util.hash_pandas_object(frame, index=False).sum()), config)
+    if key not in _TRAINING_RESULTS:
+        _TRAINING_RESULTS[key] = train(frame, config, progress, **options)
+    return _TRAINING_RESULTS[key]
+
+
 @pytest.fixture
-def trained_version(db, sample_file: Path):
-    """A version trained by the service in this test (slow: use only to test training itself)."""
+def trained_version(db, sample_file: Path, monkeypatch):
+    """A version trained and registered by the service in this test (model_version_train reads the file,
+    trains, saves and registers). The training step itself runs once a session for these rows and this
+    config and is reused after (seeded: the same result); every other step runs in each test."""
+    monkeypatch.setattr(model_versions, "train", _train_once)
     return model_version_train(data_uri=str(sample_file), config=FAST, progress=lambda _: None)
 
 
@@ -73,8 +90,37 @@ def active_version(db, trained, settings) -> ModelVersion:
         excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
         reference_applicant=result.reference_applicant, random_state=0, data_source="synthetic",
         data_sha256="0" * 64, artifact_path=trained["path"].name, artifact_sha256=trained["sha256"],
-        threshold=0.25, is_active=True,
+        scorer_path=trained["scorer"].name, scorer_sha256=trained["scorer_sha256"],
+        reference_probability=result.reference_probability, threshold=0.25, is_active=True,
     )  # fmt: skip
+
+
+def version_like(base: ModelVersion, **changes) -> ModelVersion:
+    """Another registered version with ``base``'s artifact and scorer (not active), changed as told."""
+    fields = {f.name: getattr(base, f.name) for f in ModelVersion._meta.fields if f.name not in ("id", "created_at")}
+    return ModelVersion.objects.create(**{**fields, "is_active": False, "activated_at": None, **changes})
+
+
+@pytest.fixture
+def challenger_version(active_version: ModelVersion) -> ModelVersion:
+    """A second version (not yet the challenger) with the session's scorer and a lower cut-off, 0.2: the same
+    probabilities as the champion's, and the applicants between 0.2 and 0.25 decided the other way."""
+    return version_like(active_version, version="v2", threshold=0.2)
+
+
+@pytest.fixture
+def broken_challenger(active_version: ModelVersion) -> ModelVersion:
+    """The challenger, whose scorer file is not the one registered (made so after it was named): every
+    shadow score it tries fails."""
+    return version_like(active_version, version="v9", scorer_sha256="0" * 64, is_challenger=True)
+
+
+@pytest.fixture
+def drift_version(active_version: ModelVersion, trained) -> ModelVersion:
+    """The session's active model with the drift reference its training built."""
+    active_version.drift_reference = trained["result"].drift_reference
+    active_version.save(update_fields=["drift_reference"])
+    return active_version
 
 
 def database_session(*, autocommit: bool = False) -> psycopg2.extensions.connection:

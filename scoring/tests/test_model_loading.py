@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from ml.registry import ArtifactIntegrityError
+from ml.registry import ArtifactIntegrityError, ArtifactOutdatedError
 from scoring.selectors import model_version_load
 
 pytestmark = pytest.mark.django_db
@@ -14,10 +14,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def own_artifact(active_version, trained, tmp_path, settings):
-    """The active version's artifact in a folder of this test's own, so it can be damaged."""
+    """The active version's compiled scorer in a folder of this test's own, so it can be damaged."""
     settings.CREDITRISK_MODEL_DIR = tmp_path
-    path = tmp_path / active_version.artifact_path
-    shutil.copyfile(trained["path"], path)
+    path = tmp_path / active_version.scorer_path
+    shutil.copyfile(trained["scorer"], path)
     return path
 
 
@@ -36,4 +36,10 @@ def test_an_artifact_deleted_after_loading_is_refused(active_version, own_artifa
     model_version_load(model_version=active_version)
     own_artifact.unlink()
     with pytest.raises(ArtifactIntegrityError, match="is missing"):
+        model_version_load(model_version=active_version)
+
+
+def test_a_version_trained_before_the_compiled_scorer_is_refused_with_a_way_out(active_version):
+    active_version.scorer_path = ""
+    with pytest.raises(ArtifactOutdatedError, match=r"trained before the compiled scorer.*make train"):
         model_version_load(model_version=active_version)

@@ -185,7 +185,7 @@ def test_a_chunk_that_keeps_dying_is_given_up(active_version, trained, settings)
 def test_an_altered_model_artifact_fails_the_job_and_decides_nothing(active_version, trained, tmp_path, settings):
     altered = tmp_path / "altered"
     altered.mkdir()
-    (altered / trained["path"].name).write_bytes(trained["path"].read_bytes() + b"tampered")
+    (altered / trained["scorer"].name).write_bytes(trained["scorer"].read_bytes() + b"tampered")
     settings.CREDITRISK_MODEL_DIR = altered
     job = _run(trained["text"].encode("latin-1"))
     assert job.status == "failed" and "refusing to load it" in job.error
@@ -208,18 +208,23 @@ def test_text_that_reads_as_a_number_column_is_an_error_not_a_crash(active_versi
 
 
 def test_bulk_reasons_come_from_the_inputs_the_model_relies_on_most(active_version, trained, settings):
-    def reason_columns() -> set[str]:
+    def reason_columns() -> list[tuple[str, set[str]]]:
         job = _run(trained["text"].encode("latin-1"))
-        return {reason["column"] for reasons in BatchResult.objects.filter(job=job).values_list("reasons", flat=True)
-                for reason in reasons}  # fmt: skip
+        rows = BatchResult.objects.filter(job=job).values_list("decision", "reasons")
+        return [(decision, {c for reason in reasons for c in reason["columns"]}) for decision, reasons in rows]
 
     active_version.feature_importance = {"AGE": 0.03, "PAYMENT_DAY": 0.02, "SEX": 0.5, "QUANT_CARS": 0.001}
     active_version.save()
+    pair = {"AGE", "PAYMENT_DAY"}
     settings.CREDITRISK_BATCH_REASON_INPUTS = 0  # every input is a candidate
-    assert reason_columns() - {"AGE", "PAYMENT_DAY"}
+    assert set().union(*(columns for _, columns in reason_columns())) - pair
     settings.CREDITRISK_BATCH_REASON_INPUTS = 2
     limited = reason_columns()
-    assert limited and limited <= {"AGE", "PAYMENT_DAY"}  # SEX, excluded from the model, is never a candidate
+    # Every decline has a reason: from the two inputs (SEX, excluded from the model, is never a
+    # candidate), or, where neither lowers the risk, from all the others.
+    assert all(columns for decision, columns in limited if decision == "decline")
+    assert all(columns <= pair or not columns & pair for _, columns in limited)
+    assert sum(bool(columns) and columns <= pair for _, columns in limited) > len(limited) / 4
 
 
 def test_bulk_reasons_by_default_for_declined_rows_only(active_version, trained, settings):
@@ -244,3 +249,31 @@ def test_a_chunk_of_nothing_but_bad_rows_is_listed_not_crashed(active_version, t
         lines[i] = lines[i].replace(b"\t", b"\tX", 1)
     job = _run(b"\r\n".join(lines))
     assert (job.status, job.rows_done, job.rows_failed) == ("done", 500, 100)
+
+
+def test_a_chunk_scored_in_progress_slices_stores_exactly_what_one_pass_stores(active_version, trained, settings):
+    settings.CREDITRISK_BATCH_CHUNK_ROWS = settings.CREDITRISK_BATCH_MIN_CHUNK_ROWS = 1000  # one chunk of 600 rows
+    settings.CREDITRISK_BATCH_PROGRESS_ROWS = 10**6
+    whole = _run(trained["text"].encode("latin-1"))
+    settings.CREDITRISK_BATCH_PROGRESS_ROWS = 7  # 86 slices, each followed by a progress update
+    sliced = _run(trained["text"].encode("latin-1"))
+    assert whole.chunks_total == sliced.chunks_total == 1
+    digests = [list(job.chunks.order_by("index").values_list("results_sha256", "rows_done")) for job in (whole, sliced)]
+    assert digests[0] == digests[1]
+    pd.testing.assert_frame_equal(_results(sliced), _results(whole))
+    _, problems = audit_verify()
+    assert problems == []
+
+
+def test_progress_counts_the_rows_a_chunk_under_way_has_scored(active_version, trained, settings):
+    from scoring.selectors import batch_job_progress
+
+    job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
+    first, second = job.chunks.order_by("index")[:2]
+    batch_chunk_process(chunk_id=first.pk)
+    BatchChunk.objects.filter(pk=second.pk).update(rows_scored=40)  # what a worker mid-chunk reports
+    job.refresh_from_db()
+    progress = batch_job_progress(job=job)
+    assert progress["rows_handled"] == job.rows_done + 40 == first.line_count + 40
+    assert progress["rows_in_progress"] == 40 and 0 < progress["percent"] < 100
+    assert progress["rows_per_second"] and progress["eta_seconds"] is not None

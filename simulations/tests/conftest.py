@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from ml.data import to_original_format
-from ml.registry import save_artifact, save_table, sha256_file
+from ml.registry import save_artifact, save_scorer, save_table, sha256_file
 from ml.sample import synthetic_applications
 from ml.simulation import Economics, threshold_choice_for
 from ml.training import TrainingConfig, train
@@ -29,10 +29,11 @@ def simulation_model(tmp_path_factory) -> dict:
     data.write_text(to_original_format(frame), encoding="latin-1", newline="")
     result = train(frame, FAST, progress=lambda _: None)
     path, digest = save_artifact(result.model, folder, "v1", {})
+    scorer, scorer_digest = save_scorer(result.scorer, folder, "v1")
     validation_sha256 = save_table(result.validation, folder / "v1.validation.csv.gz")
     choice = threshold_choice_for(validation=result.validation, economics=Economics())
     return {"folder": folder, "data": data, "frame": frame, "result": result, "artifact": path.name,
-            "sha256": digest, "validation_sha256": validation_sha256, "choice": choice}  # fmt: skip
+            "sha256": digest, "scorer": scorer.name, "scorer_sha256": scorer_digest, "validation_sha256": validation_sha256, "choice": choice}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +53,8 @@ def model_version(db, simulation_model, settings) -> ModelVersion:
         holdout_ids=result.holdout_ids, reference_applicant=result.reference_applicant, random_state=0,
         data_source=str(simulation_model["data"]), data_sha256=sha256_file(simulation_model["data"]),
         artifact_path=simulation_model["artifact"], artifact_sha256=simulation_model["sha256"],
+        scorer_path=simulation_model["scorer"], scorer_sha256=simulation_model["scorer_sha256"],
+        reference_probability=result.reference_probability,
         threshold=choice.threshold, threshold_choice=choice.as_dict(), validation_path="v1.validation.csv.gz",
         validation_sha256=simulation_model["validation_sha256"], is_active=True,
     )  # fmt: skip
@@ -97,4 +100,3 @@ def other_api(db) -> APIClient:
 @pytest.fixture
 def staff_api(db) -> APIClient:
     return api_client("risk-manager", staff=True)
-

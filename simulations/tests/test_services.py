@@ -9,7 +9,7 @@ from scoring.models import ModelVersion
 from scoring.services.score_requests import applicant_score
 from scoring.tests.factories import applicant_inputs
 from simulations.models import SimulationDecision, SimulationRun
-from simulations.services import simulation_run_create, simulation_run_execute, validation_predictions
+from simulations.services import SimulationError, simulation_run_create, simulation_run_execute, validation_predictions
 from simulations.tests.conftest import flip_labels
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,15 @@ def test_a_given_cut_off_is_evaluated_as_given(model_version):
     assert run.summary["approved"] == SimulationDecision.objects.filter(run=run, probability_bad__lt=0.4).count()
 
 
+def test_a_cut_off_below_the_reference_applicants_risk_is_not_applied(model_version):
+    """Every decline needs a reason, and reasons are measured from the reference applicant."""
+    below = model_version.reference_probability - 0.01
+    run = _run(threshold=below, apply_threshold=True)
+    model_version.refresh_from_db()
+    assert run.status == "done" and not run.threshold_applied and model_version.threshold != below
+    assert any("reference applicant" in warning for warning in run.warnings)
+
+
 def test_applying_the_cut_off_changes_what_scoring_decides(model_version):
     run = _run(economics=Economics(margin=0.5), apply_threshold=True)
     model_version.refresh_from_db()
@@ -83,6 +92,23 @@ def test_a_changed_training_file_refuses_to_rebuild_the_holdout(model_version):
     ModelVersion.objects.filter(pk=model_version.pk).update(data_sha256="0" * 64)
     run = _run()
     assert run.status == "failed" and "changed since v1 was trained" in run.error
+
+
+def test_the_holdout_of_a_version_refitted_on_it_is_refused(model_version, labelled_test_file):
+    """train --refit-all fitted the artifact on the holdout too: it is no longer a test set."""
+    ModelVersion.objects.filter(pk=model_version.pk).update(refit={"rows": 1200})
+    model_version.refresh_from_db()
+    with pytest.raises(SimulationError, match="refitted on every labelled row, its holdout included"):
+        _run(model_version=model_version)
+    assert not SimulationRun.objects.exists()
+    run = _run(model_version=model_version, data_uri=str(labelled_test_file))  # rows it never saw: fine
+    assert run.status == "done", run.error
+    # A run queued before the refit was known still refuses the holdout when it executes.
+    ModelVersion.objects.filter(pk=model_version.pk).update(refit={})
+    queued = simulation_run_create(requested_by=None, dispatch=False, economics=Economics(), bootstrap_samples=200)
+    ModelVersion.objects.filter(pk=model_version.pk).update(refit={"rows": 1200})
+    failed = simulation_run_execute(run_id=queued.pk)
+    assert failed.status == "failed" and "no longer unseen" in failed.error
 
 
 def test_a_second_delivery_changes_nothing(model_version):

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from ml.data import DataFormatError, iter_bytes, load_applications
+from ml.progress import progress_bar
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
 from scoring.selectors import (
@@ -46,7 +48,8 @@ class Command(BaseCommand):
                 load_applications(source, strict=True)
             job = batch_job_create(content=iter_bytes(source), original_name=os.path.basename(str(source)),
                                    uploaded_by=None, channel=BatchJob.Channel.COMMAND, dispatch=False)  # fmt: skip
-            job = batch_job_run_inline(job=job, progress=self._progress)
+            with progress_bar(None, "scoring", unit="row") as bar:
+                job = batch_job_run_inline(job=job, progress=partial(self._progress, bar))
         except (DataFormatError, NoActiveModelError, UploadTooLargeError) as exc:
             raise CommandError(f"{source}: {exc}") from exc
         if job.status != BatchJob.Status.DONE:
@@ -67,13 +70,13 @@ class Command(BaseCommand):
             _write_csv(errors, ERROR_CSV_HEADER, batch_error_rows(job=job))
             self.stderr.write(f"{job.rows_failed} invalid rows skipped; listed in {errors}")
 
-    def _progress(self, job: BatchJob) -> None:
-        if sys.stderr.isatty() or job.chunks_done == job.chunks_total:
-            progress = batch_job_progress(job=job)
-            self.stderr.write(f"\r{progress['rows_handled']:,} of {job.rows_total:,} rows "
-                              f"({progress['percent']:.0f} %)", ending="")  # fmt: skip
-            if job.chunks_done == job.chunks_total:
-                self.stderr.write("")
+    def _progress(self, bar: tqdm, job: BatchJob) -> None:
+        """A bar with rows/s and the time left on a terminal; elsewhere one line when the job is done."""
+        handled = batch_job_progress(job=job)["rows_handled"]
+        bar.total = job.rows_total
+        bar.update(handled - bar.n)
+        if bar.disable and job.chunks_done == job.chunks_total:
+            self.stderr.write(f"{handled:,} of {job.rows_total:,} rows (100 %)")
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

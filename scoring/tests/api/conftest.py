@@ -23,9 +23,17 @@ from scoring.tests.factories import UserFactory
 REPO = Path(__file__).resolve().parents[3]
 
 
-def start_worker(*, database: str, queues: str, model_dir: Path, batch_dir: Path, name: str,
-                 extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                 log: Path | None = None) -> subprocess.Popen:
+def start_worker(
+    *,
+    database: str,
+    queues: str,
+    model_dir: Path,
+    batch_dir: Path,
+    name: str,
+    extra_env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen:
     """``celery worker`` as the Compose file runs it, on the test database; waits until it answers.
 
     The worker logs through Django's logging on stdout (``--logfile`` has no effect): ``log`` collects
@@ -56,12 +64,18 @@ def start_worker(*, database: str, queues: str, model_dir: Path, batch_dir: Path
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir) -> Iterator[subprocess.Popen]:
-    """A worker on the scoring and batch queues for the whole session, always stopped at the end."""
+    """A worker on the scoring and batch queues for the whole session, always stopped at the end.
+
+    It does not sweep (CREDITRISK_SWEEP_SECONDS=0). It lives on through the later tests, whose own
+    workers read private brokers: its sweep would see their rows' messages missing from its broker
+    and dispatch them again to itself, taking work those tests wait for (seen in CI, where the
+    sweep tests found their "lost" requests already sent again and scored by this worker).
+    """
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
     celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
     process = start_worker(database=database, queues="scoring,batch", model_dir=trained["folder"],
-                           batch_dir=batch_dir, name="test")  # fmt: skip
+                           batch_dir=batch_dir, name="test", extra_env={"CREDITRISK_SWEEP_SECONDS": "0"})  # fmt: skip
     try:
         yield process
     finally:

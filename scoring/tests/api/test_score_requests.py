@@ -1,7 +1,16 @@
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from scoring.models import ScoreRequest
+from ml import schema
+from scoring.models import AuditChainHead, ScoreRequest
+from scoring.tests.conftest import database_session
 from scoring.tests.factories import applicant_inputs
 
 URL = "/api/v1/score-requests/"
@@ -21,6 +30,38 @@ def test_valid_request_is_scored_by_the_worker(api, active_version, celery_worke
     assert body["external_id"] == inputs["ID_CLIENT"]
     record = ScoreRequest.objects.get(pk=body["id"])
     assert record.channel == "api" and record.sequence == 1 and record.record_hash
+
+
+@contextmanager
+def chain_head_held_for(seconds: float) -> Iterator[None]:
+    """Another session holds the audit chain's head for ``seconds``: the worker's final write waits."""
+    AuditChainHead.objects.get_or_create(id=1)
+    holder = database_session()
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM scoring_auditchainhead WHERE id = 1 FOR UPDATE")
+    release = threading.Timer(seconds, holder.rollback)
+    release.start()
+    try:
+        yield
+    finally:
+        release.join(timeout=seconds + 10)
+        holder.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_request_is_answered_when_the_worker_finalises_without_polling(
+    api, active_version, celery_worker_process, settings
+):
+    settings.CREDITRISK_SCORE_FALLBACK_SECONDS = 30  # only the worker's signal can end this wait early
+    started = time.monotonic()
+    with chain_head_held_for(1.0), CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, applicant_inputs(seed=8)[0], format="json")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 201 and response.json()["status"] == "done", response.content
+    assert 0.9 <= elapsed < 5, elapsed
+    # A second of waiting costs nothing: after the commit, one read of the final row and UNLISTEN.
+    kinds = [query["sql"].split()[0] for query in queries.captured_queries]
+    assert kinds == ["SELECT", "BEGIN", "INSERT", "INSERT", "LISTEN", "COMMIT", "SELECT", "UNLISTEN"], kinds
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,8 +100,29 @@ def test_invalid_fields_get_an_error_each(api, active_version):
 
 @pytest.mark.django_db
 def test_required_fields_are_required(api, active_version):
+    """The fields the demo form marks as required (the schema's non-nullable inputs): absent or null, 400."""
+    required = {c.name for c in schema.INPUT_COLUMNS[1:] if not c.nullable}
+    assert {"AGE", "PAYMENT_DAY", "PERSONAL_MONTHLY_INCOME", "FLAG_RESIDENCIAL_PHONE", "PRODUCT"} <= required
     response = api.post(URL, {"ID_CLIENT": 5}, format="json")
-    assert response.status_code == 400 and set(response.json()) == {"AGE", "PAYMENT_DAY"}
+    assert response.status_code == 400 and set(response.json()) == required
+    inputs = applicant_inputs(seed=8)[0] | {"PERSONAL_MONTHLY_INCOME": None}
+    response = api.post(URL, inputs, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"PERSONAL_MONTHLY_INCOME"}
+    assert not ScoreRequest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inputs_not_sent_are_listed_and_reasons_about_them_say_so(api, active_version, celery_worker_process):
+    inputs = applicant_inputs(seed=9)[0]
+    left_out = [name for name in active_version.features if schema.COLUMNS_BY_NAME[name].nullable][:6]
+    body = api.post(URL, {k: v for k, v in inputs.items() if k not in left_out}, format="json").json()
+    assert body["status"] == "done" and set(left_out) <= set(body["missing_inputs"])
+    assert set(body["missing_inputs"]) <= set(active_version.features)
+    for reason in body["reasons"]:
+        if reason["value"] is None:  # a reason about an input that was not sent
+            assert reason["column"] in left_out and "not given" in reason["text"], reason
+    complete = api.post(URL, inputs | dict.fromkeys(left_out, None), format="json").json()
+    assert complete["missing_inputs"] == body["missing_inputs"]  # null is the same as not sent
 
 
 @pytest.mark.django_db

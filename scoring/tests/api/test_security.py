@@ -21,8 +21,9 @@ from rest_framework.authtoken.models import Token
 from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
-from scoring.models import BatchJob, ModelVersion, ScoreRequest
+from scoring.models import BatchJob, ModelVersion, OutcomeUpload, ScoreRequest
 from scoring.services.batches import batch_job_create
+from scoring.services.outcomes import outcome_upload_create
 from scoring.tests.factories import UserFactory, applicant_inputs, final_score_requests
 from simulations.models import SimulationRun
 
@@ -78,6 +79,18 @@ RULES = (
     Rule("api/v1/batches/<str:job_id>/errors/", "GET", "/api/v1/batches/{job}/errors/", OWN_OR_STAFF),
     Rule("api/v1/batches/<str:job_id>/results/", "GET", "/api/v1/batches/{job}/results/",
          {**OWN_OR_STAFF, "client": 409, "staff": 409}),  # 409: the job has not run (no worker here)
+    Rule("api/v1/models/<str:version>/performance/", "GET", "/api/v1/models/v1/performance/",
+         {"anonymous": 401, "client": 403, "other_client": 403, "staff": 200}),
+    Rule("api/v1/shadow-scores/", "GET", "/api/v1/shadow-scores/", {**_everyone(200), **API_CLIENTS}),
+    Rule("api/v1/challenger/comparison/", "GET", "/api/v1/challenger/comparison/",
+         {"anonymous": 401, "client": 403, "other_client": 403, "staff": 409}),  # 409: no challenger named here
+    Rule("api/v1/outcomes/", "GET", "/api/v1/outcomes/", {**_everyone(200), **API_CLIENTS}),
+    Rule("api/v1/outcomes/", "POST", "/api/v1/outcomes/", {**_everyone(201), **API_CLIENTS}),
+    Rule("api/v1/outcomes/<str:upload_id>/", "GET", "/api/v1/outcomes/{upload}/", OWN_OR_STAFF),
+    Rule("api/v1/outcomes/<str:upload_id>/listed/", "GET", "/api/v1/outcomes/{upload}/listed/", OWN_OR_STAFF),
+    Rule("admin/", "GET", "/admin/scoring/outcomeupload/", {**_everyone("admin login"), "staff": 200}),
+    Rule("admin/", "GET", "/admin/scoring/outcomeupload/add/", {**_everyone("admin login"), "staff": 200}),
+    Rule("admin/", "GET", "/admin/scoring/outcomeupload/{upload}/change/", {**_everyone("admin login"), "staff": 200}),
     Rule("api/v1/simulations/", "GET", "/api/v1/simulations/", {**_everyone(200), **API_CLIENTS}),
     Rule("api/v1/simulations/", "POST", "/api/v1/simulations/", {**_everyone(202), **API_CLIENTS}),
     Rule("api/v1/simulations/<str:run_id>/", "GET", "/api/v1/simulations/{run}/", OWN_OR_STAFF),
@@ -150,10 +163,19 @@ def clients_run(active_version, people) -> SimulationRun:
                                         data_source="holdout")  # fmt: skip
 
 
-def _call(client: Client, rule: Rule, request_id: str, job_id: str = "", run_id: str = ""):
+@pytest.fixture
+def clients_upload(active_version, people, clients_request) -> OutcomeUpload:
+    return outcome_upload_create(content=[f"decision_id,bad\n{clients_request.id},1\n".encode()],
+                                 original_name="outcomes.csv", uploaded_by=people["client"], channel="api")  # fmt: skip
+
+
+def _call(client: Client, rule: Rule, request_id: str, job_id: str = "", run_id: str = "", upload_id: str = ""):
     path = rule.path.replace("{id}", request_id).replace("{job}", job_id).replace("{run}", run_id)
+    path = path.replace("{upload}", upload_id)
     if rule.path in ("/api/v1/batches/", "/batches/upload/") and rule.method == "POST":
         return client.post(path, {"file": SimpleUploadedFile("portfolio.txt", _portfolio())})
+    if rule.path == "/api/v1/outcomes/" and rule.method == "POST":
+        return client.post(path, {"file": SimpleUploadedFile("outcomes.csv", b"ID_CLIENT,bad\n1,1\n")})
     if rule.method == "POST":
         body = applicant_inputs(seed=1)[0] if rule.path == "/api/v1/score-requests/" else {}
         return client.post(path, body, content_type="application/json")
@@ -172,8 +194,10 @@ def _outcome(response) -> int | str:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: f"{rule.method} {rule.path}")
-def test_access_rule(rule: Rule, role: str, as_role, clients_request, clients_job, clients_run):
-    response = _call(as_role[role], rule, str(clients_request.id), str(clients_job.id), str(clients_run.id))
+def test_access_rule(rule: Rule, role: str, as_role, clients_request, clients_job, clients_run, clients_upload):
+    response = _call(
+        as_role[role], rule, str(clients_request.id), str(clients_job.id), str(clients_run.id), str(clients_upload.id)
+    )
     assert _outcome(response) == rule.outcome[role]
 
 

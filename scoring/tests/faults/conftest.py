@@ -22,7 +22,7 @@ import redis
 from django.db import connection
 from rest_framework.test import APIClient
 
-from conftest import _free_port, stop_process
+from conftest import _free_port
 from creditrisk.celery import app as celery_app
 from ml.registry import sha256_bytes
 from scoring.models import AuditChainHead, ModelVersion, ScoreRequest
@@ -146,14 +146,14 @@ class FaultWorkers:
     started: list[subprocess.Popen] = field(default_factory=list)
 
     def start(self, name: str, *, queues: str = "scoring,batch", env: dict[str, str] | None = None,
-              beat: bool = False) -> subprocess.Popen:  # fmt: skip
+              beat: bool = False, concurrency: int = 1) -> subprocess.Popen:  # fmt: skip
         database = connection.settings_dict["NAME"]
         # application_name tells this worker's PostgreSQL sessions apart in pg_stat_activity.
         extra_env = {**WORKER_ENV, "CELERY_BROKER_URL": self.broker.url,
                      "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}?application_name={name}",
                      **(env or {})}  # fmt: skip
         # LOG_LEVEL=DEBUG in the environment puts more in the worker logs when a fault test needs a look.
-        args: list[str] = []
+        args: list[str] = ["--concurrency", str(concurrency)] if concurrency != 1 else []
         if beat:  # the periodic sweep, as `celery beat` would run it
             args += ["--beat", "--schedule", str(self.logs / f"{name}-beat-schedule")]
         process = start_worker(database=database, queues=queues, model_dir=self.model_dir, batch_dir=self.batch_dir,
@@ -173,16 +173,16 @@ class FaultWorkers:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
+        """SIGKILL every worker's whole process group: the test is over, and a warm shutdown (seconds a
+        worker) would only wait for what the test no longer looks at; the private broker goes with it."""
         for process in self.started:
-            stop_process(process)
-            try:  # pool processes left behind by a worker that was itself killed
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self.kill(process)
 
 
 @pytest.fixture
-def fault_workers(private_broker: PrivateRedis, trained: dict, batch_dir: Path, tmp_path: Path) -> Iterator[FaultWorkers]:
+def fault_workers(
+    private_broker: PrivateRedis, trained: dict, batch_dir: Path, tmp_path: Path
+) -> Iterator[FaultWorkers]:
     logs = tmp_path / "logs"
     logs.mkdir()
     workers = FaultWorkers(broker=private_broker, model_dir=trained["folder"], batch_dir=batch_dir, logs=logs)
@@ -194,14 +194,17 @@ def fault_workers(private_broker: PrivateRedis, trained: dict, batch_dir: Path, 
 
 def model_version_register(trained: dict, folder: Path, *, version: str = "v1", artifact: bytes | None = None,
                            activate: bool = True) -> ModelVersion:  # fmt: skip
-    """What training leaves behind: an artifact in ``folder`` and its ModelVersion, with its sha256.
+    """What training leaves behind: the artifact and its compiled scorer in ``folder``, and the
+    ModelVersion with their sha256.
 
-    ``artifact`` replaces the session model's bytes (a model that cannot be loaded, say); the
+    ``artifact`` replaces the session scorer's bytes (a model that cannot be loaded, say); the
     registered sha256 is always that of the bytes written, so the integrity check passes.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    data = trained["path"].read_bytes() if artifact is None else artifact
-    (folder / f"{version}.joblib").write_bytes(data)
+    data = trained["scorer"].read_bytes() if artifact is None else artifact
+    (folder / f"{version}.scorer.joblib").write_bytes(data)
+    pipeline = trained["path"].read_bytes()
+    (folder / f"{version}.joblib").write_bytes(pipeline)
     result = trained["result"]
     if activate:
         ModelVersion.objects.filter(is_active=True).update(is_active=False)
@@ -209,8 +212,9 @@ def model_version_register(trained: dict, folder: Path, *, version: str = "v1", 
         version=version, algorithm=result.algorithm, features=result.features,
         excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
         reference_applicant=result.reference_applicant, random_state=0, data_source="synthetic",
-        data_sha256="0" * 64, artifact_path=f"{version}.joblib", artifact_sha256=sha256_bytes(data),
-        threshold=0.25, is_active=activate,
+        data_sha256="0" * 64, artifact_path=f"{version}.joblib", artifact_sha256=sha256_bytes(pipeline),
+        scorer_path=f"{version}.scorer.joblib", scorer_sha256=sha256_bytes(data),
+        reference_probability=result.reference_probability, threshold=0.25, is_active=activate,
     )  # fmt: skip
 
 
@@ -218,7 +222,9 @@ def poll_final(client: APIClient, request_id: str, timeout: float) -> dict:
     """The request as the API shows it, once it is done or failed."""
 
     def explain() -> str:
-        row = ScoreRequest.objects.filter(pk=request_id).values("status", "attempts", "created_at", "started_at").first()
+        row = (
+            ScoreRequest.objects.filter(pk=request_id).values("status", "attempts", "created_at", "started_at").first()
+        )
         return f"row: {row}; {broker_state()}"
 
     return api_final(client, f"/api/v1/score-requests/{request_id}/", timeout, explain=explain)

@@ -1,4 +1,5 @@
-"""A worker's PostgreSQL sessions terminated (pg_terminate_backend) in the middle of a task.
+"""A worker's PostgreSQL sessions: kept from task to task, and terminated (pg_terminate_backend) in the
+middle of a task or between tasks.
 
 To hit the middle of a task every time, the test holds the audit chain's head row locked from its own
 connection: the worker scores, opens its final transaction and waits on that lock; the test sees it
@@ -51,6 +52,44 @@ def test_a_killed_database_session_mid_task_still_scores_each_request_once(api, 
     request = ScoreRequest.objects.get(pk=request_id)
     assert (request.status, request.sequence, request.attempts) == ("done", 1, 2)
     assert audit_verify() == (1, [])
+
+
+def _worker_sessions(admin) -> set[tuple[int, object]]:
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pid, backend_start FROM pg_stat_activity WHERE application_name = %s", [WORKER])
+        return set(cursor.fetchall())
+
+
+def test_a_worker_keeps_its_database_session_from_task_to_task(api, active_version, fault_workers):
+    fault_workers.start(WORKER)
+    admin = database_admin()
+    try:
+        sessions = []
+        for seed in (33, 34, 35):
+            response = api.post("/api/v1/score-requests/", applicant_inputs(seed=seed)[0], format="json")
+            assert response.status_code == 201, response.content
+            sessions.append(_worker_sessions(admin))
+    finally:
+        admin.close()
+    # The heartbeat thread's and the pool process's, the same ones after every task: Celery's Django
+    # fix-up closed the pool process's after each task, and the next task opened a new one.
+    assert len(sessions[0]) == 2 and sessions[0] == sessions[1] == sessions[2], sessions
+
+
+def test_a_worker_whose_idle_session_was_killed_still_scores_the_next_request(api, active_version, fault_workers):
+    fault_workers.start(WORKER)
+    admin = database_admin()
+    try:
+        assert api.post("/api/v1/score-requests/", applicant_inputs(seed=36)[0], format="json").status_code == 201
+        assert _terminate_worker_sessions(admin) >= 1  # between tasks, the session the next task would use
+        response = api.post("/api/v1/score-requests/", applicant_inputs(seed=37)[0], format="json")
+    finally:
+        admin.close()
+    # The task's first statement fails, the task is retried on a new connection, within the wait.
+    assert response.status_code == 201, response.content
+    request = ScoreRequest.objects.get(pk=response.json()["id"])
+    assert (request.status, request.attempts) == ("done", 1)
+    assert audit_verify() == (2, [])
 
 
 def test_a_killed_database_session_mid_chunk_still_stores_each_row_once(api, active_version, fault_workers,

@@ -24,7 +24,9 @@ URL = "/api/v1/score-requests/"
 
 
 def _score(api, seed: int) -> dict:
-    return poll_final(api, api.post(URL + "?async=true", applicant_inputs(seed=seed)[0], format="json").json()["id"], 30)
+    return poll_final(
+        api, api.post(URL + "?async=true", applicant_inputs(seed=seed)[0], format="json").json()["id"], 30
+    )
 
 
 def _batch(api, seed: int) -> dict:
@@ -64,7 +66,7 @@ def test_an_altered_or_deleted_artifact_is_never_used_and_requests_fail_with_the
 ):
     models = tmp_path / "worker-models"
     version = model_version_register(trained, models)
-    artifact = models / version.artifact_path
+    artifact = models / version.scorer_path
     original = artifact.read_bytes()
     fault_workers.start("tampered", env={"CREDITRISK_MODEL_DIR": str(models)})
     assert _score(api, 51)["status"] == "done"  # the worker has loaded and checked the model

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
+from ml.progress import progress_bar
 from ml.simulation import Economics
 from scoring.models import ModelVersion
 from scoring.selectors import points_scale
 from scoring.services.files import NoActiveModelError
 from simulations.models import SimulationRun
 from simulations.reports import chart_files, summary_json, summary_lines
-from simulations.services import simulation_run_create, simulation_run_execute
+from simulations.services import SIMULATION_STEPS, SimulationError, simulation_run_create, simulation_run_execute
 
 
 class Command(BaseCommand):
@@ -50,20 +53,29 @@ class Command(BaseCommand):
                 threshold=options["threshold"], apply_threshold=options["apply_threshold"],
                 bootstrap_samples=options["bootstrap"], dispatch=False,
             )  # fmt: skip
-        except NoActiveModelError as exc:
+        except (NoActiveModelError, SimulationError) as exc:
             raise CommandError(str(exc)) from exc
-        run = simulation_run_execute(run_id=run.pk)
-        if run.status == SimulationRun.Status.FAILED:
-            raise CommandError(run.error)
+        steps = len(SIMULATION_STEPS) + bool(options["figures"])
+        with progress_bar(steps, "simulation", unit="step") as bar:
+            run = simulation_run_execute(run_id=run.pk, progress=partial(_done, bar))
+            if run.status == SimulationRun.Status.FAILED:
+                raise CommandError(run.error)
+            figures = chart_files(run, options["figures"], points_scale()) if options["figures"] else []
+            if figures:
+                _done(bar, "charts drawn")
         for warning in run.warnings:
             self.stderr.write(f"warning: {warning}")
-        if options["figures"]:
-            for path in chart_files(run, options["figures"], points_scale()):
-                self.stderr.write(f"wrote {path}")
+        for path in figures:
+            self.stderr.write(f"wrote {path}")
         if options["json"]:
             self.stdout.write(json.dumps(summary_json(run), indent=2))
         else:
             self.stdout.write("\n".join(summary_lines(run)))
+
+
+def _done(bar: tqdm, step: str) -> None:
+    bar.set_postfix_str(step, refresh=False)
+    bar.update(1)
 
 
 def _economics(options: dict[str, Any]) -> Economics:
@@ -83,4 +95,3 @@ def _model_version(name: str | None) -> ModelVersion | None:
         return ModelVersion.objects.get(version=name)
     except ModelVersion.DoesNotExist:
         raise CommandError(f"no model version {name!r}") from None
-

@@ -70,6 +70,14 @@ def test_a_file_without_labels_or_malformed_is_refused_at_once(api, model_versio
     assert not SimulationRun.objects.exists()
 
 
+def test_a_multipart_body_without_a_file_is_refused(api, model_version):
+    """Multipart is for an upload: a body that names no data is a 400, not a run on the holdout rows."""
+    for body in ({}, {"margin": "0.4"}):
+        response = api.post(URL, body, format="multipart")
+        assert response.status_code == 400 and "as JSON ({} for the defaults)" in response.json()["file"][0]
+    assert not SimulationRun.objects.exists()
+
+
 def test_too_large_an_upload_is_413(api, model_version, labelled_test_file, settings,
                                     django_capture_on_commit_callbacks):  # fmt: skip
     settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES = 1000
