@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -50,6 +51,22 @@ def probability_text(value: float | None) -> str:
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody edits in the admin. Where a page adds one all the same (an upload, a run) or an
+    action changes state (activate, cancel), the user needs the model's own add or change permission,
+    as Django's admin would ask; staff status alone lets a user look, not act."""
+
+    def has_model_permission(self, request: HttpRequest, action: str) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}")
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        """For actions that change state (``allowed_permissions = ("manage",)``): the change permission."""
+        return self.has_model_permission(request, "change")
+
+    def add_view_checked(self, request: HttpRequest) -> None:
+        """An add page of its own must still refuse a user without the add permission."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -222,7 +239,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             raise Http404("No such figure.")
         return FileResponse(figure.open("rb"), content_type="image/png")
 
-    @admin.action(description="Activate the selected model version")
+    @admin.action(description="Activate the selected model version", permissions=["manage"])
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
@@ -243,7 +260,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
                           messages.SUCCESS)  # fmt: skip
         return None
 
-    @admin.action(description="Make the selected version the challenger (scored in shadow)")
+    @admin.action(description="Make the selected version the challenger (scored in shadow)", permissions=["manage"])
     def make_challenger(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to make the challenger.", messages.ERROR)
@@ -268,7 +285,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
                                    "it in shadow.", messages.SUCCESS)  # fmt: skip
         return None
 
-    @admin.action(description="Stop the challenger (no more shadow scores)")
+    @admin.action(description="Stop the challenger (no more shadow scores)", permissions=["manage"])
     def stop_challenger(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
         current = queryset.filter(is_challenger=True).first()
         if current is None:
@@ -352,10 +369,11 @@ class BatchJobAdmin(ReadOnlyAdmin):
     readonly_fields = ["progress", "downloads"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff
+        return self.has_model_permission(request, "add")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         """The add page is an upload: the file becomes a job scored by the workers."""
+        self.add_view_checked(request)
         form = BatchUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
@@ -412,7 +430,7 @@ class BatchJobAdmin(ReadOnlyAdmin):
             links = format_html('<a href="{}">decisions (CSV)</a> · {}', reverse("batch-results", args=[obj.pk]), links)
         return links
 
-    @admin.action(description="Cancel the selected jobs")
+    @admin.action(description="Cancel the selected jobs", permissions=["manage"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[BatchJob]) -> None:
         cancelled = [batch_job_cancel(job=job) for job in queryset if not job.is_final]
         self.message_user(request, f"{len(cancelled)} jobs cancelled; rows already scored stay on record.")
@@ -496,10 +514,11 @@ class OutcomeUploadAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff
+        return self.has_model_permission(request, "add")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         """The add page is an upload; a refused file shows the reason, with the note and the client kept."""
+        self.add_view_checked(request)
         form = OutcomeUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]

@@ -20,6 +20,9 @@ _STAFF_ONLY = {403: OpenApiResponse(ErrorSerializer, description="Staff only: th
                                                                  "decisions")}  # fmt: skip
 
 
+CLIENT_ERROR = "the challenger could not score this decision (the champion's decision stands)"
+
+
 class ShadowScoreOutputSerializer(serializers.Serializer):
     """A challenger's shadow score of one live decision, beside the champion's decision (which is the decision)."""
 
@@ -42,7 +45,10 @@ class ShadowScoreOutputSerializer(serializers.Serializer):
     )  # fmt: skip
     challenger_threshold = serializers.FloatField(source="threshold", allow_null=True, read_only=True)
     decisions_agree = serializers.SerializerMethodField(help_text="null when the challenger failed")
-    error = serializers.CharField(read_only=True, help_text="Why the challenger could not score; empty when it did")
+    error = serializers.SerializerMethodField(
+        help_text="Why the challenger could not score (staff see the detail; clients a plain sentence); empty "
+        "when it did"
+    )  # fmt: skip
     decisions = serializers.IntegerField(
         read_only=True, help_text="Decisions this row stands for: 1, or a bulk chunk's rows when the challenger "
         "failed on the whole chunk"
@@ -52,6 +58,13 @@ class ShadowScoreOutputSerializer(serializers.Serializer):
     @extend_schema_field(serializers.ChoiceField(choices=["single", "bulk"]))
     def get_kind(self, shadow: ShadowScore) -> str:
         return "single" if shadow.score_request_id else "bulk"
+
+    def get_error(self, shadow: ShadowScore) -> str:
+        # The detail names files and checksums of the server: for its operators, not for a client.
+        request = self.context.get("request")
+        if not shadow.error or (request is not None and request.user.is_staff):
+            return shadow.error
+        return CLIENT_ERROR
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_decisions_agree(self, shadow: ShadowScore) -> bool | None:
@@ -95,7 +108,9 @@ class ShadowScoreListApi(APIView):
         queryset = shadow_score_list(user=request.user, **params)
         paginator = ShadowScorePagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(ShadowScoreOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            ShadowScoreOutputSerializer(page, many=True, context={"request": request}).data
+        )
 
 
 # -- the comparison ----------------------------------------------------------------------------------

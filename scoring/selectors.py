@@ -30,6 +30,7 @@ from scoring.models import (
     ShadowScore,
     WorkerHeartbeat,
 )
+from scoring.queues import queue_size_reader
 
 # (scorer path, sha256) -> (the file's signature when it was checked, compiled scorer)
 _loaded: dict[tuple[str, str], tuple[tuple[int, int, int], Any]] = {}
@@ -156,19 +157,10 @@ def score_requests_get_final(*, score_request_ids: Collection[Any]) -> dict[Any,
 
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting per queue (None where the broker cannot tell)."""
-    from creditrisk.celery import app
-
     depths: dict[str, int | None] = {}
-    try:
-        with app.connection_for_read() as conn:
-            channel = conn.default_channel
-            for queue in ("scoring", "batch"):
-                try:
-                    depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
-                except Exception:  # noqa: BLE001 - a queue not declared yet, or a transport without counts
-                    depths[queue] = None
-    except Exception:  # noqa: BLE001 - broker down: the dashboard still renders
-        depths = {"scoring": None, "batch": None}
+    for queue in ("scoring", "batch"):
+        with queue_size_reader(queue) as size:
+            depths[queue] = size()
     return depths
 
 

@@ -69,10 +69,11 @@ class SimulationRunAdmin(ReadOnlyAdmin):
         return _share(run.summary.get("uplift_captured"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff
+        return self.has_model_permission(request, "add")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         """The add page starts a run: stored by the service and queued for a worker, as the API does."""
+        self.add_view_checked(request)
         form = SimulationStartForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             values = form.cleaned_data

@@ -272,6 +272,11 @@ CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
 # A chunk is scored in slices of this many rows, each followed by one UPDATE of the chunk's progress
 # (rows_scored), so a job's progress moves within a chunk too: a few thousand keep the cost negligible.
 CREDITRISK_BATCH_PROGRESS_ROWS = env.integer("CREDITRISK_BATCH_PROGRESS_ROWS", 2000)
+# Bulk work gives way to single scores: between slices and before storing a chunk, while messages wait in the
+# single-score queue, a bulk worker sleeps (polling every CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS), at most
+# CREDITRISK_BATCH_GIVE_WAY_SECONDS at a time, so a job still moves under a flood of single scores (0: never).
+CREDITRISK_BATCH_GIVE_WAY_SECONDS = env.decimal("CREDITRISK_BATCH_GIVE_WAY_SECONDS", 5)
+CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS = env.decimal("CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS", 0.05)
 # Each candidate reason costs one more prediction of the row: in bulk, only the inputs the model
 # relies on most are candidates (0: every input, as for a single score). Reasons stay exact.
 CREDITRISK_BATCH_REASON_INPUTS = env.integer("CREDITRISK_BATCH_REASON_INPUTS", 12)

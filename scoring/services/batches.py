@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import operator
 import os
 import shutil
@@ -44,11 +45,14 @@ from ml.data import DataFormatError, RowProblem
 from ml.predict import most_important, score_and_explain_applications
 from ml.registry import ArtifactUnusableError
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError, ModelVersion
+from scoring.queues import queue_size_reader
 from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_head_lock, chain_link_chunk
 from scoring.services.challenger import shadow_score_chunk
 from scoring.services.dispatch import task_publish
 from scoring.services.files import NoActiveModelError, model_version_for_scoring
+
+logger = logging.getLogger(__name__)
 
 
 class UploadTooLargeError(ValueError):
@@ -386,18 +390,34 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
                                                 settings.CREDITRISK_BATCH_REASON_INPUTS, model_version.excluded_features),
                "declined_only": settings.CREDITRISK_BATCH_REASONS == "declined"}  # fmt: skip
     frame, step = parsed.frame, max(1, settings.CREDITRISK_BATCH_PROGRESS_ROWS)
-    if len(frame) <= step:
-        scored = score_and_explain_applications(scorer, frame, **options)
-    else:
-        slices = []
-        for start in range(0, len(frame), step):
-            slices.append(score_and_explain_applications(scorer, frame.iloc[start : start + step], **options))
-            if start + step < len(frame):  # the last slice is counted when the chunk is stored
-                _report_progress(chunk, start + step)
-        scored = pd.concat(slices, ignore_index=True)
+    slices, gave_way = [], 0.0
+    for start in range(0, max(len(frame), 1), step):  # an empty chunk is one empty slice
+        gave_way += give_way_to_single_scores()
+        slices.append(score_and_explain_applications(scorer, frame.iloc[start : start + step], **options))
+        if start + step < len(frame):  # the last slice is counted when the chunk is stored
+            _report_progress(chunk, start + step)
+    gave_way += give_way_to_single_scores()  # before the chunk's COPY, which runs at the database's priority
+    if gave_way >= 0.5:
+        logger.info("bulk job %s chunk %s gave way to single scores for %.1f s", job.pk, chunk.index, gave_way)
+    scored = pd.concat(slices, ignore_index=True) if len(slices) != 1 else slices[0]
     scored.insert(0, "line", parsed.lines)
     scored.insert(1, "external_id", frame[schema.ID_COLUMN].astype("Int64").to_numpy())
     return scored, parsed.problems, frame
+
+
+def give_way_to_single_scores() -> float:
+    """Bulk work waits while single scores wait: between the slices of a chunk, and before storing it,
+    as long as messages wait in the single-score queue (every scoring process is busy), the bulk worker
+    sleeps, for at most CREDITRISK_BATCH_GIVE_WAY_SECONDS each time (0: never), so that a lender
+    waiting on one answer gets the CPU a bulk job would otherwise share. Returns the seconds waited."""
+    limit = settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS
+    if limit <= 0:
+        return 0.0
+    started = time.monotonic()
+    with queue_size_reader(settings.CELERY_TASK_DEFAULT_QUEUE) as waiting:
+        while (waiting() or 0) > 0 and time.monotonic() - started < limit:
+            time.sleep(settings.CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS)
+    return time.monotonic() - started
 
 
 def _report_progress(chunk: BatchChunk, rows_scored: int) -> None:
@@ -426,13 +446,22 @@ def _store_chunk(
     chunk.rows_done, chunk.rows_failed = len(results), len({p.line for p in problems})
     chunk.errors_sha256 = errors_digest((p.line, p.column, p.problem) for p in problems)
     # The chain's head is the one lock every decision shares: taken last, so a single score waits for
-    # this chunk's link and commit only, not for its rows to be copied and digested.
+    # this chunk's link and commit only, not for its rows to be copied and digested. The foreign keys
+    # of the rows copied are checked now, not at COMMIT (Django makes them deferred): tens of
+    # thousands of checks would otherwise run while the head is held.
+    _check_deferred_constraints()
     head = chain_head_lock()
     chain_link_chunk(head, chunk, job)
     chunk.save()
     head.save()
     _count(job, chunk)
     return chunk, True
+
+
+def _check_deferred_constraints() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checks what is pending, and what follows, now
 
 
 def _count(job: BatchJob, chunk: BatchChunk) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -102,6 +102,8 @@ def outcome_upload_create(*, content: Iterable[bytes], original_name: str, uploa
         decisions, listed = _match(parsed.rows, scope)
         applied, sorted_out = outcome_file.sort_outcomes(parsed.rows, {line: d.key for line, d in decisions.items()},
                                                          _recorded(list(decisions.values())))  # fmt: skip
+        applied_lines = {row.line for row in applied}  # "recorded for the latest" only where it was recorded
+        listed = [row for row in listed if row.kind != AMBIGUOUS or row.line in applied_lines]
         listed = sorted([*parsed.invalid, *listed, *sorted_out], key=lambda row: (row.line, row.kind != AMBIGUOUS))
         rows = [_outcome(row, decisions[row.line]) for row in applied]  # as OUTCOME_DIGESTED
         upload = OutcomeUpload.objects.create(
@@ -355,11 +357,11 @@ def _recorded(decisions: list[_Decision]) -> dict[Hashable, Recorded]:
     uploads: dict[Any, str] = {}
     for field, keys in (("score_request_id", by_request), ("batch_result_id", by_result)):
         for ids in _batches(list(keys)):
-            rows = Outcome.objects.filter(**{f"{field}__in": ids}).values_list(field, "bad", "line", "upload_id")
+            rows = list(Outcome.objects.filter(**{f"{field}__in": ids}).values_list(field, "bad", "line", "upload_id"))
+            named = {row[3] for row in rows} - uploads.keys()
+            for upload in OutcomeUpload.objects.only("original_name", "created_at").filter(pk__in=named):
+                uploads[upload.pk] = f"{upload.original_name}, uploaded {upload.created_at:%Y-%m-%d %H:%M} UTC"
             for decision, bad, line, upload_id in rows:
-                if upload_id not in uploads:
-                    upload = OutcomeUpload.objects.only("original_name", "created_at").get(pk=upload_id)
-                    uploads[upload_id] = f"{upload.original_name}, uploaded {upload.created_at:%Y-%m-%d %H:%M} UTC"
                 recorded[keys[decision]] = Recorded(bad, f"line {line} of {uploads[upload_id]}")
     return recorded
 
@@ -441,17 +443,11 @@ def shadowed_performance(
     each at its own decisions and cut-off; None when none has one."""
     rows = list(shadows.filter(score_request__outcome__isnull=False).values_list(*_SHADOWED,
                                                                                  "score_request__outcome__bad"))  # fmt: skip
-    bulk = shadows.filter(job__isnull=False, line__isnull=False)
-    outcomes = dict(
-        ((job, line), bad) for job, line, bad in Outcome.objects.filter(
-            batch_result__job_id__in=bulk.values("job_id").distinct()
-        ).values_list("batch_result__job_id", "batch_result__line", "bad")
-    )  # fmt: skip
-    if outcomes:
-        for *values, job, line in bulk.filter(job_id__in={job for job, _ in outcomes}).values_list(*_SHADOWED, "job_id",
-                                                                                                  "line"):  # fmt: skip
-            if (job, line) in outcomes:
-                rows.append((*values, outcomes[(job, line)]))
+    # A bulk line's outcome, joined in the database: a job of a million lines with a few outcomes reads a few rows.
+    bulk_outcome = Outcome.objects.filter(batch_result__job_id=OuterRef("job_id"), batch_result__line=OuterRef("line"))
+    rows += shadows.filter(job__isnull=False, line__isnull=False).annotate(
+        outcome_bad=Subquery(bulk_outcome.values("bad")[:1])
+    ).filter(outcome_bad__isnull=False).values_list(*_SHADOWED, "outcome_bad")  # fmt: skip
     if not rows:
         return None
     champion_p, champion_points, champion_decision, challenger_p, challenger_points, challenger_decision, bad = (

@@ -100,6 +100,8 @@ def score_request_create(
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
     listen = listen and final_signal_available()  # decided before this transaction: is it the outermost?
     with transaction.atomic():
+        if listen and settings.CREDITRISK_SCORE_WAIT_SECONDS >= 1:
+            _commit_without_waiting_for_the_disk()
         applicant = Applicant.objects.create(
             external_id=external_id, **{name.lower(): value for name, value in features.items()}
         )
@@ -113,6 +115,21 @@ def score_request_create(
             final_listen(score_request_id=request.pk)
         task_publish(score_request_process_task, (str(request.id),))  # last: any error before it sends nothing
     return request
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """This transaction's COMMIT returns before its WAL reaches the disk (PostgreSQL's asynchronous
+    commit, for this transaction only), and a decision costs one disk flush instead of three.
+
+    Nothing a client was told can be lost by it. The caller waits for the decision, and the decision's
+    own commit is synchronous: WAL is flushed in order, so that flush covers this transaction too.
+    If no decision comes within the wait (at least a second), the answer is a 202, and by then
+    PostgreSQL's WAL writer has flushed it as well (within three times ``wal_writer_delay``, 0.6 s
+    by default). A request the client is answered at once (``asynchronous``) commits synchronously.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def score_request_process(*, score_request_id: str, worker: str = "") -> ScoreRequest:
@@ -147,15 +164,24 @@ def _claim(score_request_id: str, worker: str) -> ScoreRequest | None:
     """Mark a queued or running request running, one attempt more, and return it: one statement.
 
     Running is claimed too: a worker that died mid-task leaves it so, and its message comes again.
+
+    On PostgreSQL the claim commits asynchronously (it does not wait for the disk): a claim lost in
+    a crash leaves the request queued, which the sweep dispatches again, and the decision's own
+    synchronous commit flushes the claim with it. One disk flush less per decision.
     """
     table, db = ScoreRequest._meta.db_table, connection
     pk = ScoreRequest._meta.pk.get_db_prep_value(uuid.UUID(str(score_request_id)), db)
     started_at = ScoreRequest._meta.get_field("started_at").get_db_prep_value(timezone.now(), db)
     running, queued = ScoreRequest.Status.RUNNING, ScoreRequest.Status.QUEUED
+    quoted = db.ops.quote_name(table)
+    # One statement (autocommit): the CTE sets synchronous_commit for this statement's transaction only.
+    asynchronous = "WITH asynchronous AS (SELECT set_config('synchronous_commit', 'off', true)) " \
+        if db.vendor == "postgresql" and not db.in_atomic_block else ""  # fmt: skip
+    source = " FROM asynchronous" if asynchronous else ""
     # Manager.raw() runs the statement once and gives the returned row the model's field conversions.
     claimed = ScoreRequest.objects.raw(
-        f"UPDATE {db.ops.quote_name(table)} SET status = %s, started_at = %s, attempts = attempts + 1, "
-        "claimed_by = %s WHERE id = %s AND status IN (%s, %s) RETURNING *",
+        f"{asynchronous}UPDATE {quoted} SET status = %s, started_at = %s, attempts = attempts + 1, "
+        f"claimed_by = %s{source} WHERE id = %s AND status IN (%s, %s) RETURNING {quoted}.*",
         [running, started_at, worker, pk, queued, running],
     )
     return next(iter(claimed), None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from scoring.services.batches import (
     batch_job_create,
     batch_job_index,
     batch_job_run_inline,
+    give_way_to_single_scores,
 )
 from scoring.services.files import applications_score
 
@@ -277,3 +281,66 @@ def test_progress_counts_the_rows_a_chunk_under_way_has_scored(active_version, t
     assert progress["rows_handled"] == job.rows_done + 40 == first.line_count + 40
     assert progress["rows_in_progress"] == 40 and 0 < progress["percent"] < 100
     assert progress["rows_per_second"] and progress["eta_seconds"] is not None
+
+
+@pytest.fixture
+def single_score_queue(settings):
+    """A queue of its own standing for the single-score queue, and a way to leave a message waiting in it."""
+    from celery import current_app
+
+    name = f"give-way-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = name
+    settings.CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS = 0.02
+    with current_app.connection_for_write() as conn:
+        queue = conn.SimpleQueue(name)
+        yield queue
+        queue.clear()
+        queue.close()
+
+
+def _timed(function) -> float:
+    started = time.monotonic()
+    function()
+    return time.monotonic() - started
+
+
+def test_bulk_work_gives_way_while_single_scores_wait_and_only_for_so_long(settings, single_score_queue):
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.4
+    assert _timed(give_way_to_single_scores) < 0.2  # nothing waiting: no pause
+    single_score_queue.put({"waiting": True})
+    assert 0.4 <= _timed(give_way_to_single_scores) < 1.5  # a message waits: pauses, up to the bound
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0
+    assert _timed(give_way_to_single_scores) < 0.2  # 0: never gives way
+    single_score_queue.get(timeout=1).ack()
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.4
+    assert _timed(give_way_to_single_scores) < 0.2  # taken by a worker: no pause again
+
+
+def test_a_chunk_gives_way_between_its_slices_and_before_it_is_stored(
+    active_version, trained, settings, single_score_queue, caplog
+):
+    settings.CREDITRISK_BATCH_CHUNK_ROWS = settings.CREDITRISK_BATCH_MIN_CHUNK_ROWS = 1000  # one chunk of 600 rows
+    settings.CREDITRISK_BATCH_PROGRESS_ROWS = 300  # two slices: three chances to give way
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.25
+    single_score_queue.put({"waiting": True})
+    with caplog.at_level("INFO", logger="scoring.services.batches"):
+        took = _timed(lambda: _run(trained["text"].encode("latin-1")))
+    assert took >= 3 * 0.25
+    waited = re.search(r"gave way to single scores for ([0-9.]+) s", caplog.text)
+    assert waited and float(waited.group(1)) >= 0.7
+
+
+def test_a_chunk_checks_its_rows_foreign_keys_before_it_takes_the_chains_head(active_version, trained):
+    """The head every decision waits for is held for the chunk's link and commit only: the deferred
+    checks of the rows copied run before it is locked, not at COMMIT."""
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the statements pinned are PostgreSQL's")  # CI runs on PostgreSQL
+    job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
+    with CaptureQueriesContext(connection) as queries:
+        batch_chunk_process(chunk_id=job.chunks.order_by("index").first().pk)
+    statements = [query["sql"] for query in queries.captured_queries]
+    checks = statements.index("SET CONSTRAINTS ALL IMMEDIATE")
+    head = next(i for i, sql in enumerate(statements) if "scoring_auditchainhead" in sql and "FOR UPDATE" in sql)
+    assert checks < head and BatchResult.objects.filter(job=job).exists()  # (the COPY is not among the captured)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ml.data import DataFormatError, to_original_format
 from ml.sample import synthetic_applications
+from scoring.management.commands.challenger import comparison_lines
 from scoring.models import Applicant, BatchJob, Outcome, OutcomeListedRow, OutcomeUpload, ScoreRequest, ShadowScore
 from scoring.services.audit import audit_verify
 from scoring.services.batches import batch_job_create, batch_job_run_inline
@@ -100,6 +101,9 @@ def test_id_client_takes_the_latest_decision_and_says_when_there_were_several(ac
     assert Outcome.objects.get().score_request_id == newer.pk != older.pk
     (line, kind, problem), = _listed(upload)  # fmt: skip
     assert (line, kind) == (2, "ambiguous") and f"decision {newer.pk}" in problem and "send decision_id" in problem
+    again = _upload("ID_CLIENT,bad\n77,1\n")  # sent twice: a duplicate, not also "recorded for the latest"
+    assert again.applied == 0 and again.counts["duplicate"] == 1 and again.counts["ambiguous"] == 0
+    assert [kind for _, kind, _ in _listed(again)] == ["duplicate"]
 
 
 def test_a_client_matches_only_its_own_decisions_and_staff_match_anyones(active_version):
@@ -249,3 +253,6 @@ def test_the_challenger_comparison_measures_both_models_on_the_shadowed_decision
     shifted = sum(s.champion_decision == "approve" and s.decision == "decline" for s in ShadowScore.objects.all()
                   if s.error == "" and (s.score_request_id in {r.pk for r in singles} or s.line in (1, 2, 3)))  # fmt: skip
     assert realised["swap_out_with_outcome"] == shifted
+    text = "\n".join(comparison_lines(challenger_comparison()))  # what `manage.py challenger` prints
+    assert "9 shadowed decisions with an outcome" in text and "limit: Both models are measured" in text
+    assert "champion   ROC AUC" in text and "challenger ROC AUC" in text

@@ -78,9 +78,9 @@ def test_scoring_a_request_takes_eight_statements(active_version, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         done = score_request_process(score_request_id=str(created.pk))
     assert done.status == "done" and done.sequence == 2
-    assert _statement_kinds(queries) == ["UPDATE", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT"]
+    assert _statement_kinds(queries) == ["WITH", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT"]
     claim, model, _, head = (query["sql"] for query in queries.captured_queries[:4])
-    assert "RETURNING" in claim and "scoring_modelversion" in model and "FOR UPDATE" in head
+    assert "UPDATE" in claim and "RETURNING" in claim and "scoring_modelversion" in model and "FOR UPDATE" in head
     assert model.startswith("SELECT id, threshold") and "is_active" in model
     assert "is_challenger" in queries.captured_queries[-1]["sql"]
     assert audit_verify() == (2, [])
@@ -92,7 +92,7 @@ def test_a_second_delivery_of_a_decided_request_takes_two_statements_and_changes
     first = score_request_process(score_request_id=str(created.pk))
     with CaptureQueriesContext(connection) as queries:
         again = score_request_process(score_request_id=str(created.pk))
-    assert _statement_kinds(queries) == ["UPDATE", "SELECT"]  # the claim takes nothing; one read says why
+    assert _statement_kinds(queries) == ["WITH", "SELECT"]  # the claim takes nothing; one read says why
     assert (again.status, again.sequence, again.record_hash) == ("done", 1, first.record_hash)
     assert ScoreRequest.objects.get(pk=created.pk).attempts == 1
     assert audit_verify() == (1, [])
@@ -105,3 +105,30 @@ def test_an_area_code_is_not_missing_for_a_phone_the_applicant_does_not_have(act
     missing = missing_inputs(inputs=inputs, model_version=None)
     assert "RESIDENCIAL_PHONE_AREA_CODE" not in missing and "PROFESSIONAL_PHONE_AREA_CODE" in missing
     assert "MONTHS_IN_RESIDENCE" in missing and "FLAG_RESIDENCIAL_PHONE" not in missing
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def test_only_the_claim_and_a_waited_for_request_commit_without_waiting_for_the_disk(active_version, monkeypatch):
+    """The claim and the row of a request whose caller waits for the decision commit asynchronously;
+    the decision itself, and a request answered at once, commit synchronously (the session's setting)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("asynchronous commit is PostgreSQL's")  # CI runs on PostgreSQL
+    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    inputs = applicant_inputs(seed=8, n=2)
+    with CaptureQueriesContext(connection) as waited:
+        request = score_request_create(inputs=inputs[0], requested_by=None, channel="api", listen=True)
+    with CaptureQueriesContext(connection) as at_once:
+        score_request_create(inputs=inputs[1], requested_by=None, channel="api", listen=False)
+    assert "SET LOCAL synchronous_commit TO OFF" in [q["sql"] for q in waited.captured_queries]
+    assert not any("synchronous_commit" in q["sql"] for q in at_once.captured_queries)
+    with CaptureQueriesContext(connection) as worker:
+        done = score_request_process(score_request_id=str(request.pk))
+    claim, *rest = (q["sql"] for q in worker.captured_queries)
+    assert "set_config('synchronous_commit', 'off', true)" in claim and done.status == "done"
+    assert not any("synchronous_commit" in sql for sql in rest)  # the decision's transaction: synchronous
+    assert _synchronous_commit() == "on"  # local to those transactions: the session's setting is untouched

@@ -93,5 +93,24 @@ def comparison_lines(report: ChallengerComparison) -> list[str]:
                  f"moved 20 points or more {_share(shift.share_moved_20)}")  # fmt: skip
     lines += [f"  {band['label']:<20} {band['decisions']:>9,}  {_share(band['share'])}" for band in shift.bands]
     lines += [f"failed: {failure['decisions']:,} x {failure['error']}" for failure in report.failures]
+    lines += realised_lines(report.realised)
     lines += [f"note: {note}" for note in report.notes]
+    return lines
+
+
+def realised_lines(realised: dict[str, Any] | None) -> list[str]:
+    """Both versions measured on the shadowed decisions with an outcome, and what that cannot show."""
+    if realised is None:
+        return ["realised            no shadowed decision has an outcome yet"]
+    lines = [f"realised            {realised['outcomes']:,} shadowed decisions with an outcome "
+             f"({realised['swap_in_with_outcome']:,} in the swap-in set, {realised['swap_out_with_outcome']:,} "
+             "in the swap-out set)"]  # fmt: skip
+    for role in ("champion", "challenger"):
+        figures = realised[role]
+        approved, profit = figures["approved"], figures["profit"]
+        lines.append(f"  {role:<10} ROC AUC {_number(figures['roc_auc'], 3)}, KS {_number(figures['ks'], 3)}; "
+                     f"approved bad rate {_share(approved['bad_rate'])} observed, "
+                     f"{_share(approved['expected_bad_rate'])} predicted; realised profit {profit['realised']:,.0f} "
+                     f"against {profit['expected']:,.0f} expected")  # fmt: skip
+    lines.append(f"  limit: {realised['limit']}")
     return lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from scoring.challenger_apis import CLIENT_ERROR
 from scoring.models import ShadowScore
 from scoring.services.challenger import challenger_set
 from scoring.tests.conftest import api_final, wait_for
@@ -47,7 +48,9 @@ def test_a_decision_is_answered_by_the_champion_and_scored_in_shadow(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_challenger_does_not_touch_the_answer(api, active_version, broken_challenger, celery_worker_process):
+def test_a_failing_challenger_does_not_touch_the_answer(
+    api, staff_api, active_version, broken_challenger, celery_worker_process
+):
     response = api.post("/api/v1/score-requests/", applicant_inputs(seed=32)[0], format="json")
     assert response.status_code == 201, response.content
     answer = response.json()
@@ -56,7 +59,9 @@ def test_a_failing_challenger_does_not_touch_the_answer(api, active_version, bro
     assert shadow.challenger == broken_challenger and shadow.probability_bad is None
     failed = api.get(URL, {"agreement": "failed"}).json()["results"]
     assert [r["score_request"] for r in failed] == [answer["id"]]
-    assert failed[0]["decisions_agree"] is None and "ArtifactIntegrityError" in failed[0]["error"]
+    assert failed[0]["decisions_agree"] is None and failed[0]["error"] == CLIENT_ERROR  # no server paths for a client
+    detail = staff_api.get(URL, {"agreement": "failed"}).json()["results"]
+    assert "ArtifactIntegrityError" in detail[0]["error"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -248,6 +248,35 @@ def test_staff_without_permissions_sees_no_admin_records(db, clients_request):
     assert clerk.get(f"/admin/scoring/scorerequest/{clients_request.id}/change/").status_code == 403
 
 
+def test_staff_who_may_only_look_cannot_activate_upload_or_start_anything(db, active_version):
+    """Staff status and view permissions let a user read the back-office; changing the champion or the
+    challenger, cancelling a job or uploading needs the model's change or add permission."""
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    other = ModelVersion.objects.create(version="v2", algorithm="x", random_state=0, data_source="x",
+                                        data_sha256="0", artifact_path="x", artifact_sha256="0", threshold=0.5)  # fmt: skip
+    client = Client()
+    client.force_login(viewer)
+    listing = client.get("/admin/scoring/modelversion/")
+    assert listing.status_code == 200
+    assert (
+        'value="activate"' not in listing.content.decode() and 'value="make_challenger"' not in listing.content.decode()
+    )
+    for action in ("activate", "make_challenger"):
+        client.post(
+            "/admin/scoring/modelversion/", {"action": action, "_selected_action": [other.pk], "confirm": "yes"}
+        )
+    other.refresh_from_db()
+    assert ModelVersion.objects.get(is_active=True) == active_version and not other.is_challenger
+    for page in ("/admin/scoring/batchjob/add/", "/admin/scoring/outcomeupload/add/",
+                 "/admin/simulations/simulationrun/add/"):  # fmt: skip
+        assert client.get(page).status_code == 403
+        assert client.post(page, {"note": "x"}).status_code == 403
+    assert not BatchJob.objects.exists() and not OutcomeUpload.objects.exists() and not SimulationRun.objects.exists()
+
+
 def test_an_inactive_users_token_is_refused(as_role, people, active_version):
     people["client"].is_active = False
     people["client"].save()
