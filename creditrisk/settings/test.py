@@ -9,6 +9,9 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/credit
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CREDITRISK_TRAINING_JOBS", "1")  # tests share the machine: no training processes
+# The tests share one broker whose single-score queue can hold messages no worker of the test takes: bulk
+# work would give way to them. The tests of giving way turn it on (scoring/tests/test_services_batches.py).
+os.environ.setdefault("CREDITRISK_BATCH_GIVE_WAY_SECONDS", "0")
 
 from creditrisk.settings.base import *  # noqa: E402,F403
 

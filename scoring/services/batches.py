@@ -407,17 +407,28 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
 
 def give_way_to_single_scores() -> float:
     """Bulk work waits while single scores wait: between the slices of a chunk, and before storing it,
-    as long as messages wait in the single-score queue (every scoring process is busy), the bulk worker
-    sleeps, for at most CREDITRISK_BATCH_GIVE_WAY_SECONDS each time (0: never), so that a lender
-    waiting on one answer gets the CPU a bulk job would otherwise share. Returns the seconds waited."""
-    limit = settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS
+    as long as messages wait in the single-score queue (every scoring process is busy) and that queue
+    is moving, the bulk worker sleeps, for at most CREDITRISK_BATCH_GIVE_WAY_SECONDS each time (0:
+    never), so that a lender waiting on one answer gets the CPU a bulk job would otherwise share.
+
+    A queue that does not shrink for GIVE_WAY_STALL_POLLS polls is not being served by anyone else
+    (no scoring worker, or every process of a worker that serves both queues is on bulk work):
+    waiting longer would only delay both, so the bulk work goes on. Returns the seconds waited."""
+    limit, poll = settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS, settings.CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS
     if limit <= 0:
         return 0.0
     started = time.monotonic()
     with queue_size_reader(settings.CELERY_TASK_DEFAULT_QUEUE) as waiting:
-        while (waiting() or 0) > 0 and time.monotonic() - started < limit:
-            time.sleep(settings.CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS)
+        last, still = waiting() or 0, 0
+        while last > 0 and still < GIVE_WAY_STALL_POLLS and time.monotonic() - started < limit:
+            time.sleep(poll)
+            now = waiting() or 0
+            still = 0 if now < last else still + 1
+            last = now
     return time.monotonic() - started
+
+
+GIVE_WAY_STALL_POLLS = 10  # a single-score queue that has not shrunk for this many polls is not being served
 
 
 def _report_progress(chunk: BatchChunk, rows_scored: int) -> None:

@@ -97,11 +97,43 @@ _failure_logged: dict[int, float] = {}
 FAILURE_LOG_SECONDS = 60
 
 
-def _score(challenger: ModelVersion, applications: pd.DataFrame | dict[str, Any]) -> ShadowScores | str:
-    """The challenger's scores, or the text of what it raised (recorded and skipped, whatever it was)."""
+# A challenger whose scorer could not be loaded is not tried again for this long: each attempt reads and
+# hashes the whole file, which every decision of a busy worker would otherwise pay (by version and sha256).
+LOAD_RETRY_SECONDS = 10
+_unloadable: dict[tuple[int, str], tuple[float, str]] = {}
+
+
+def _load(challenger: ModelVersion) -> Any:
+    key = (challenger.pk, challenger.scorer_sha256)
+    refused = _unloadable.get(key)  # (when it failed, how)
+    if refused is not None and time.monotonic() - refused[0] < LOAD_RETRY_SECONDS:
+        raise ChallengerUnloadableError(refused[1])
     try:
         scorer = model_version_load(model_version=challenger)
-        return shadow_scores(scorer, applications, scale=points_scale(), threshold=challenger.threshold)
+    except Exception as exc:
+        _unloadable[key] = (time.monotonic(), _failure(exc))
+        raise
+    _unloadable.pop(key, None)
+    return scorer
+
+
+class ChallengerUnloadableError(RuntimeError):
+    """The challenger's scorer failed to load moments ago (the text is that failure); retried later."""
+
+
+def _score(challenger: ModelVersion, applications: pd.DataFrame | dict[str, Any]) -> ShadowScores | str:
+    """The challenger's scores, or the text of what it raised (recorded and skipped, whatever it was).
+    Scores that could not be stored (not one a row, or not finite) are a failure too."""
+    try:
+        scored = shadow_scores(_load(challenger), applications, scale=points_scale(), threshold=challenger.threshold)
+        rows = 1 if isinstance(applications, dict) else len(applications)
+        probability = np.asarray(scored.probability_bad, dtype=float)
+        if len(probability) != rows or not np.isfinite(probability).all():
+            raise ValueError(f"the challenger's scorer gave {len(probability)} probabilities for {rows} rows, "
+                             f"{int((~np.isfinite(probability)).sum())} of them not finite")  # fmt: skip
+        return scored
+    except ChallengerUnloadableError as exc:
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - a failing challenger must never fail the champion's task
         now = time.monotonic()
         if now - _failure_logged.get(challenger.pk, -FAILURE_LOG_SECONDS) >= FAILURE_LOG_SECONDS:
@@ -131,11 +163,23 @@ def shadow_score_request(*, score_request: ScoreRequest) -> ShadowScore | None:
             champion_score=score_request.score, champion_decision=score_request.decision,
             threshold=challenger.threshold, created_at=timezone.now(), **_values(scored),
         )  # fmt: skip
-        _write(lambda: _insert(row))
+        try:
+            _write(lambda: _insert(row))
+        except Exception as exc:  # noqa: BLE001 - the scores could not be stored: the failure is, if it can be
+            row = _unstored(row, exc)
+            _write(lambda: _insert(row))
         return row
     except Exception:  # noqa: BLE001 - the champion's decision is stored: nothing here may fail its task
         logger.exception("the challenger's shadow score of request %s was not stored", score_request.pk)
         return None
+
+
+def _unstored(row: ShadowScore, exc: BaseException) -> ShadowScore:
+    """The shadow row as a failure: its scores could not be written (counted with the failures)."""
+    logger.warning("a shadow score could not be stored; recorded as a failure: %s", _failure(exc))
+    row.probability_bad = row.score = None
+    row.decision, row.error = "", f"the shadow score could not be stored: {_failure(exc)}"[:2000]
+    return row
 
 
 def _values(scored: ShadowScores | str) -> dict[str, Any]:
@@ -186,7 +230,13 @@ def shadow_score_chunk(*, job: BatchJob, chunk: BatchChunk, applications: pd.Dat
                                   error=scored, decisions=len(results), threshold=challenger.threshold)  # fmt: skip
             _write(lambda: _insert(failure))
         else:
-            _write(lambda: _copy_rows(challenger, job, chunk, results, scored))
+            try:
+                _write(lambda: _copy_rows(challenger, job, chunk, results, scored))
+            except Exception as exc:  # noqa: BLE001 - the scores could not be stored: the failure is, if it can be
+                failure = _unstored(ShadowScore(challenger=challenger, champion_id=job.model_version_id, job=job,
+                                                chunk=chunk, decisions=len(results), threshold=challenger.threshold),
+                                    exc)  # fmt: skip
+                _write(lambda: _insert(failure))
         logger.debug("shadowed chunk %s of %s in %.1f ms", chunk.index, job.pk, (time.perf_counter() - started) * 1e3)
         return len(results)
     except Exception:  # noqa: BLE001 - the chunk's decisions are stored: nothing here may fail its task

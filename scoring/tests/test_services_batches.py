@@ -18,6 +18,7 @@ from ml import schema
 from ml.data import DataFormatError, parse_applications
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
 from scoring.selectors import batch_result_rows
+from scoring.services import batches
 from scoring.services.audit import audit_verify
 from scoring.services.batches import (
     UploadTooLargeError,
@@ -304,11 +305,16 @@ def _timed(function) -> float:
     return time.monotonic() - started
 
 
-def test_bulk_work_gives_way_while_single_scores_wait_and_only_for_so_long(settings, single_score_queue):
+def test_bulk_work_gives_way_while_single_scores_wait_and_only_for_so_long(settings, single_score_queue, monkeypatch):
     settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.4
     assert _timed(give_way_to_single_scores) < 0.2  # nothing waiting: no pause
     single_score_queue.put({"waiting": True})
+    monkeypatch.setattr(batches, "GIVE_WAY_STALL_POLLS", 10**6)  # as if another process were taking them
     assert 0.4 <= _timed(give_way_to_single_scores) < 1.5  # a message waits: pauses, up to the bound
+    monkeypatch.setattr(batches, "GIVE_WAY_STALL_POLLS", 10)
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 30
+    waited = _timed(give_way_to_single_scores)  # nobody takes it: the queue does not move, so no long wait
+    assert 10 * 0.02 <= waited < 2, waited
     settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0
     assert _timed(give_way_to_single_scores) < 0.2  # 0: never gives way
     single_score_queue.get(timeout=1).ack()
@@ -317,11 +323,12 @@ def test_bulk_work_gives_way_while_single_scores_wait_and_only_for_so_long(setti
 
 
 def test_a_chunk_gives_way_between_its_slices_and_before_it_is_stored(
-    active_version, trained, settings, single_score_queue, caplog
+    active_version, trained, settings, single_score_queue, caplog, monkeypatch
 ):
     settings.CREDITRISK_BATCH_CHUNK_ROWS = settings.CREDITRISK_BATCH_MIN_CHUNK_ROWS = 1000  # one chunk of 600 rows
     settings.CREDITRISK_BATCH_PROGRESS_ROWS = 300  # two slices: three chances to give way
     settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.25
+    monkeypatch.setattr(batches, "GIVE_WAY_STALL_POLLS", 10**6)  # as if another process were taking them
     single_score_queue.put({"waiting": True})
     with caplog.at_level("INFO", logger="scoring.services.batches"):
         took = _timed(lambda: _run(trained["text"].encode("latin-1")))

@@ -80,7 +80,7 @@ def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_ver
     with CaptureQueriesContext(connection) as queries:
         done = score_request_process(score_request_id=str(created.pk))
     kinds = [query["sql"].split()[0] for query in queries.captured_queries]
-    assert kinds == ["UPDATE", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT", "INSERT"], kinds
+    assert kinds == ["WITH", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT", "INSERT"], kinds
     assert "is_challenger" in queries.captured_queries[7]["sql"]
     assert "scoring_shadowscore" in queries.captured_queries[8]["sql"]
     shadow = ShadowScore.objects.get(score_request=done)
@@ -107,6 +107,45 @@ def test_a_challenger_that_cannot_load_is_recorded_and_the_decision_stands(activ
         assert shadow.probability_bad is None and shadow.decision == "" and shadow.score is None
         assert shadow.error.startswith("ArtifactIntegrityError: ") and "refusing to load it" in shadow.error
         assert shadow.champion_decision in ("approve", "decline")
+
+
+def test_a_challenger_that_cannot_load_is_not_read_again_for_every_decision(active_version, broken_challenger,
+                                                                            monkeypatch):  # fmt: skip
+    """Each attempt reads and hashes the whole file: after a failure, the next decisions within
+    LOAD_RETRY_SECONDS record the same failure without trying; after that it is tried again."""
+    from scoring.services import challenger as service
+
+    attempts = []
+
+    def counted(**options):
+        attempts.append(options["model_version"].pk)
+        return service_load(**options)
+
+    service_load = service.model_version_load
+    monkeypatch.setattr(service, "model_version_load", counted)
+    final_score_requests(active_version, 3)
+    assert attempts == [broken_challenger.pk]
+    errors = list(ShadowScore.objects.filter(challenger=broken_challenger).values_list("error", flat=True))
+    assert len(errors) == 3 and all("refusing to load it" in error for error in errors)
+    monkeypatch.setattr(service, "LOAD_RETRY_SECONDS", 0)
+    final_score_requests(active_version, 1)
+    assert len(attempts) == 2  # the back-off over, it is tried again
+
+
+def test_scores_that_could_not_be_stored_are_recorded_as_a_failure(active_version, challenger_version, monkeypatch):
+    """Not one probability a row, or a probability that is not finite: a failure, with the reason."""
+    import numpy as np
+
+    from ml.challenger import ShadowScores
+    from scoring.services import challenger as service
+
+    challenger_set(model_version=challenger_version)
+    monkeypatch.setattr(service, "shadow_scores", lambda *a, **k: ShadowScores(np.array([np.nan]), np.array([0]),
+                                                                                np.array(["approve"])))  # fmt: skip
+    done = final_score_requests(active_version, 1)[0]
+    shadow = ShadowScore.objects.get(score_request=done)
+    assert done.status == "done" and shadow.probability_bad is None and shadow.decision == ""
+    assert shadow.error.startswith("ValueError: ") and "1 of them not finite" in shadow.error
 
 
 def test_a_challenger_whose_scorer_raises_is_recorded_whatever_it_raised(active_version, trained):

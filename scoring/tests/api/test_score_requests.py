@@ -61,7 +61,7 @@ def test_a_waiting_request_is_answered_when_the_worker_finalises_without_polling
     assert 0.9 <= elapsed < 5, elapsed
     # A second of waiting costs nothing: after the commit, one read of the final row and UNLISTEN.
     kinds = [query["sql"].split()[0] for query in queries.captured_queries]
-    assert kinds == ["SELECT", "BEGIN", "INSERT", "INSERT", "LISTEN", "COMMIT", "SELECT", "UNLISTEN"], kinds
+    assert kinds == ["SELECT", "BEGIN", "SET", "INSERT", "INSERT", "LISTEN", "COMMIT", "SELECT", "UNLISTEN"], kinds
 
 
 @pytest.mark.django_db(transaction=True)
