@@ -40,7 +40,7 @@ from scoring.services.challenger import ChallengerError, challenger_clear, chall
 from scoring.services.challenger_comparison import ChallengerComparison, NoComparisonError, challenger_comparison
 from scoring.services.dispatch import QueueUnavailableError
 from scoring.services.model_versions import model_version_activate
-from scoring.services.outcomes import model_version_performance, outcome_upload_create
+from scoring.services.outcomes import OutcomesBusyError, model_version_performance, outcome_upload_create
 
 TokenAdmin.raw_id_fields = ["user"]
 
@@ -527,7 +527,7 @@ class OutcomeUploadAdmin(ReadOnlyAdmin):
                                                uploaded_by=request.user, channel=OutcomeUpload.Channel.ADMIN,
                                                note=form.cleaned_data["note"],
                                                decisions_of=form.cleaned_data["decisions_of"])  # fmt: skip
-            except (DataFormatError, UploadTooLargeError) as exc:
+            except (DataFormatError, UploadTooLargeError, OutcomesBusyError) as exc:
                 form.add_error("file", f"{upload.name}: {exc}")
             else:
                 listed = sum(n for kind, n in stored.counts.items() if kind != "ambiguous")

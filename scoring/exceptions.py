@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from scoring.services.dispatch import QueueUnavailableError
+from scoring.services.outcomes import OutcomesBusyError
 
 RETRY_AFTER_SECONDS = QueueUnavailableError.retry_after_seconds
 
@@ -29,7 +30,7 @@ def unavailable(detail: str) -> Response:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, QueueUnavailableError):
+    if isinstance(exc, QueueUnavailableError | OutcomesBusyError):
         return unavailable(str(exc))
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | OperationalError):
         return unavailable(f"the service is unavailable ({type(exc).__name__}: {exc}); nothing was stored, "

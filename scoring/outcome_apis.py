@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAdminUser
@@ -118,6 +119,11 @@ class OutcomeUploadListCreateApi(APIView):
         )
         note = serializers.RegexField(rf"^[^{schema.CONTROL_CHARACTERS[1:-1]}]*$", max_length=200, required=False,
                                       allow_blank=True, help_text="What the file is (kept with the upload)")  # fmt: skip
+        decisions_of = serializers.RegexField(
+            r"^[\w.@+-]+$", max_length=150, required=False,
+            help_text="Staff only: match the ids with this client's (username) decisions alone; without it, staff "
+            "match every client's. A client's file always matches its own decisions",
+        )  # fmt: skip
 
     class FilterSerializer(serializers.Serializer):
         page = serializers.IntegerField(required=False, min_value=1)
@@ -131,6 +137,8 @@ class OutcomeUploadListCreateApi(APIView):
     @extend_schema(
         request={"multipart/form-data": OpenApiRequest(OutcomeFileSerializer, encoding=OUTCOME_ENCODING)},
         responses={201: OutcomeUploadDetailSerializer, 400: _INVALID,
+                   403: OpenApiResponse(ErrorSerializer, description="decisions_of sent by a client (staff only)"),
+                   404: OpenApiResponse(ErrorSerializer, description="decisions_of names no user"),
                    413: OpenApiResponse(ErrorSerializer, description="The file is larger than the upload limit"),
                    **_COMMON, **UNSUPPORTED},
         summary="Upload observed outcomes of past decisions; the answer lists every row not applied, and why",
@@ -140,11 +148,12 @@ class OutcomeUploadListCreateApi(APIView):
             raise ValidationError({"file": ["No file was submitted (multipart field `file`)."]})
         data = self.OutcomeFileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
+        upload, decisions_of = data.validated_data["file"], _client_named(request, data.validated_data)
         try:
             stored = outcome_upload_create(content=upload.chunks(), original_name=upload.name or "outcomes",
                                            uploaded_by=request.user, channel=OutcomeUpload.Channel.API,
-                                           note=data.validated_data.get("note", ""))  # fmt: skip
+                                           note=data.validated_data.get("note", ""),
+                                           decisions_of=decisions_of)  # fmt: skip
         except DataFormatError as exc:
             raise ValidationError({"file": [f"{upload.name}: {exc}"]}) from exc
         except UploadTooLargeError as exc:
@@ -162,6 +171,19 @@ class OutcomeUploadListCreateApi(APIView):
         page = paginator.paginate_queryset(outcome_upload_list(user=request.user), request, view=self)
         data = OutcomeUploadSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
+
+
+def _client_named(request: Request, values: dict[str, Any]) -> Any:
+    """The user ``decisions_of`` names (staff only), or None."""
+    name = values.get("decisions_of")
+    if not name:
+        return None
+    if not request.user.is_staff:
+        raise PermissionDenied("only staff name a client (decisions_of): a client's file matches its own decisions")
+    user = get_user_model().objects.filter(username=name).first()
+    if user is None:
+        raise NotFound(f"decisions_of: no user {name}")
+    return user
 
 
 def _visible_upload(request: Request, upload_id: str) -> OutcomeUpload:

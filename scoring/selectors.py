@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +56,8 @@ def model_version_get_active() -> ModelVersion | None:
 
 # Versions are immutable once trained but for their threshold (a simulation can apply one) and which
 # one is active: what scoring reads of one is kept per process, and every score asks only those two.
-_scoring_versions: dict[int, ModelVersion] = {}
+_scoring_versions: OrderedDict[int, ModelVersion] = OrderedDict()
+_versions_lock = threading.Lock()
 
 
 def model_version_get_active_for_scoring() -> ModelVersion | None:
@@ -78,12 +80,16 @@ def _kept_for_scoring(flag: str) -> ModelVersion | None:
     if row is None:
         return None
     pk, threshold = row
-    kept = _scoring_versions.get(pk)
+    with _versions_lock:
+        kept = _scoring_versions.get(pk)
+        if kept is not None:
+            _scoring_versions.move_to_end(pk)  # the least recently used goes first
     if kept is None:
         kept = ModelVersion.objects.only(*SCORING_FIELDS).get(pk=pk)
-        if len(_scoring_versions) > 8:
-            _scoring_versions.clear()
-        _scoring_versions[pk] = kept
+        with _versions_lock:
+            _scoring_versions[pk] = kept
+            while len(_scoring_versions) > 8:  # the champion and the challenger are the two in use
+                _scoring_versions.popitem(last=False)
     version = copy.copy(kept)  # threads of one process share the kept one; each gets its own threshold
     version.threshold = threshold
     return version

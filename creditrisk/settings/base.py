@@ -304,6 +304,8 @@ CREDITRISK_MAX_ATTEMPTS = env.integer("CREDITRISK_MAX_ATTEMPTS", 5)
 # Outcome files (docs/monitoring.md, "Observed outcomes") are read and matched within the request that
 # uploads them, under the upload limits of bulk files; a file with more outcome rows than this is refused.
 CREDITRISK_OUTCOMES_MAX_ROWS = env.integer("CREDITRISK_OUTCOMES_MAX_ROWS", 100_000)
+# Outcome files are recorded one at a time; one that waits longer than this for another is refused (503, send again).
+CREDITRISK_OUTCOMES_LOCK_SECONDS = env.decimal("CREDITRISK_OUTCOMES_LOCK_SECONDS", 30)
 # The population stability report of the last 7 days' decisions (docs/monitoring.md): once a day by default.
 CREDITRISK_DRIFT_REPORT_SECONDS = env.integer("CREDITRISK_DRIFT_REPORT_SECONDS", 24 * 3600)
 # Beat runs no sweep (every worker does, one at a time); it sends the periodic tasks that need one sender.

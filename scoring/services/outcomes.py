@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -57,6 +57,15 @@ from scoring.services.batches import UploadTooLargeError, upload_size_message
 
 # One outcome upload at a time across every web process (pg_advisory_xact_lock's key).
 OUTCOMES_LOCK = zlib.crc32(b"creditrisk.outcomes")
+
+
+class OutcomesBusyError(RuntimeError):
+    """Another outcome file was still being recorded after CREDITRISK_OUTCOMES_LOCK_SECONDS: nothing
+    of this one is stored; send it again (the API answers 503 with Retry-After)."""
+
+    retry_after_seconds = 5
+
+
 _IDS_PER_QUERY = 5000
 # Bulk results have no index on ID_CLIENT (one would slow every bulk job's COPY): a lookup reads the
 # table once, and PostgreSQL hashes the list, so the fewer lookups the better.
@@ -96,9 +105,7 @@ def outcome_upload_create(*, content: Iterable[bytes], original_name: str, uploa
     user = uploaded_by if uploaded_by is not None and uploaded_by.is_authenticated else None
     scope = user if user is not None and not user.is_staff else decisions_of
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTCOMES_LOCK])
+        _one_upload_at_a_time()
         decisions, listed = _match(parsed.rows, scope)
         applied, sorted_out = outcome_file.sort_outcomes(parsed.rows, {line: d.key for line, d in decisions.items()},
                                                          _recorded(list(decisions.values())))  # fmt: skip
@@ -122,6 +129,25 @@ def outcome_upload_create(*, content: Iterable[bytes], original_name: str, uploa
         upload.save(update_fields=["sequence", "previous_hash", "record_hash", "audit_key_id"])
         head.save()
     return upload
+
+
+def _one_upload_at_a_time() -> None:
+    """Wait for any other upload to be recorded, for at most CREDITRISK_OUTCOMES_LOCK_SECONDS."""
+    if connection.vendor != "postgresql":
+        return
+    seconds = settings.CREDITRISK_OUTCOMES_LOCK_SECONDS
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(seconds * 1000))}ms"])
+        try:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTCOMES_LOCK])
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
+                raise
+            raise OutcomesBusyError(
+                f"another outcome file is still being recorded after {seconds:g} seconds; nothing of this one was "
+                f"stored, send it again in {OutcomesBusyError.retry_after_seconds} seconds"
+            ) from exc
+        cursor.execute("SELECT set_config('lock_timeout', '0', true)")  # the rest of the transaction: no bound
 
 
 def _insert(model: Any, fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -256,3 +256,29 @@ def test_the_challenger_comparison_measures_both_models_on_the_shadowed_decision
     text = "\n".join(comparison_lines(challenger_comparison()))  # what `manage.py challenger` prints
     assert "9 shadowed decisions with an outcome" in text and "limit: Both models are measured" in text
     assert "champion   ROC AUC" in text and "challenger ROC AUC" in text
+
+
+def test_an_upload_that_waits_too_long_for_another_is_refused_and_stores_nothing(active_version, settings):
+    """Files are recorded one at a time; one kept waiting past CREDITRISK_OUTCOMES_LOCK_SECONDS is refused."""
+    import time
+
+    from scoring.services.outcomes import OUTCOMES_LOCK, OutcomesBusyError
+    from scoring.tests.conftest import database_session
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the lock is PostgreSQL's")  # CI runs on PostgreSQL
+    decision = final_score_requests(active_version, 1)[0]
+    settings.CREDITRISK_OUTCOMES_LOCK_SECONDS = 0.5
+    other = database_session()  # another upload, being recorded
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTCOMES_LOCK])
+        started = time.monotonic()
+        with pytest.raises(OutcomesBusyError, match="another outcome file is still being recorded"):
+            _upload(f"decision_id,bad\n{decision.pk},1\n")
+        assert time.monotonic() - started < 3
+    finally:
+        other.rollback()
+        other.close()
+    assert not OutcomeUpload.objects.exists() and not Outcome.objects.exists()
+    assert _upload(f"decision_id,bad\n{decision.pk},1\n").applied == 1  # the other one done: recorded

@@ -11,7 +11,7 @@ from ml.data import DataFormatError, iter_bytes
 from scoring.models import ModelVersion, OutcomeUpload
 from scoring.selectors import model_version_get, outcome_listed_rows
 from scoring.services.batches import UploadTooLargeError
-from scoring.services.outcomes import model_version_performance, outcome_upload_create
+from scoring.services.outcomes import OutcomesBusyError, model_version_performance, outcome_upload_create
 
 
 class Command(BaseCommand):
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 content=iter_bytes(options["file"]), original_name=Path(options["file"]).name, uploaded_by=user,
                 channel=OutcomeUpload.Channel.COMMAND, note=options["note"], decisions_of=client,
             )  # fmt: skip
-        except (DataFormatError, UploadTooLargeError, OSError) as exc:
+        except (DataFormatError, UploadTooLargeError, OutcomesBusyError, OSError) as exc:
             raise CommandError(f"{options['file']}: {exc}") from exc
         self._report(upload, options["json"])
 

@@ -64,6 +64,25 @@ def test_staff_record_outcomes_of_any_clients_decisions(staff_api, client_user, 
     assert Outcome.objects.get().score_request_id == decision.pk
 
 
+def test_staff_name_the_client_whose_decisions_an_id_client_file_matches(api, other_api, staff_api, client_user,
+                                                                         active_version):  # fmt: skip
+    from django.contrib.auth.models import User
+
+    other = User.objects.get(username="lender-b")
+    mine = final_score_requests(active_version, 1, user=client_user)[0]
+    theirs = final_score_requests(active_version, 1, user=other)[0]
+    assert mine.external_id == theirs.external_id  # the same seed: two lenders, one ID_CLIENT
+    text = f"ID_CLIENT,bad\n{mine.external_id},1\n"
+    body = _post(staff_api, text, decisions_of="lender-b").json()
+    assert body["applied"] == 1 and body["decisions_of"] == "lender-b"
+    assert Outcome.objects.get().score_request_id == theirs.pk  # only lender-b's decision was a candidate
+    refused = _post(api, text, decisions_of="lender-b")  # a client names no one: its own decisions only
+    assert refused.status_code == 403 and "only staff name a client" in refused.json()["detail"]
+    unknown = _post(staff_api, text, decisions_of="nobody")
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "decisions_of: no user nobody"
+    assert OutcomeUpload.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
