@@ -32,7 +32,9 @@ def test_a_worker_killed_mid_job_leaves_every_row_scored_exactly_once(
     api, active_version, trained, batch_dir, settings
 ):
     settings.CREDITRISK_BATCH_QUEUE = FAULT_QUEUE
-    settings.CREDITRISK_BATCH_CHUNK_ROWS = 50
+    # 100 chunks of 10 rows: the worker needs seconds for the job, so the kill after the first chunks
+    # lands mid-job even when this process is slow to poll (with 20 chunks the job once finished first).
+    settings.CREDITRISK_BATCH_CHUNK_ROWS = 10
     rows = 1000
     data = to_original_format(synthetic_applications(rows, seed=5).drop(columns=[schema.LABEL])).encode("latin-1")
     job_id = _upload(api, data).json()["id"]
@@ -46,7 +48,7 @@ def test_a_worker_killed_mid_job_leaves_every_row_scored_exactly_once(
     finally:
         stop_process(first)
     stalled = _job(job_id)
-    assert stalled.status == "running" and stalled.chunks_done < stalled.chunks_total == 20
+    assert stalled.status == "running" and stalled.chunks_done < stalled.chunks_total == 100
 
     second = start_worker(name="survivor", **worker)
     try:
@@ -57,7 +59,7 @@ def test_a_worker_killed_mid_job_leaves_every_row_scored_exactly_once(
         stop_process(second)
 
     job = _job(job_id)
-    assert (job.status, job.rows_done, job.rows_failed, job.chunks_done) == ("done", rows, 0, 20)
+    assert (job.status, job.rows_done, job.rows_failed, job.chunks_done) == ("done", rows, 0, 100)
     assert BatchResult.objects.filter(job=job).count() == rows
     assert not BatchResult.objects.filter(job=job).values("line").annotate(n=Count("id")).filter(n__gt=1).exists()
     assert set(BatchResult.objects.filter(job=job).values_list("line", flat=True)) == set(range(1, rows + 1))
