@@ -163,11 +163,8 @@ def score_requests_get_final(*, score_request_ids: Collection[Any]) -> dict[Any,
 
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting per queue (None where the broker cannot tell)."""
-    depths: dict[str, int | None] = {}
-    for queue in ("scoring", "batch"):
-        with queue_size_reader(queue) as size:
-            depths[queue] = size()
-    return depths
+    with queue_size_reader() as size:  # one broker connection for both
+        return {queue: size(queue) for queue in ("scoring", "batch")}
 
 
 def score_histogram(*, scores: QuerySet[ScoreRequest], bins: int = 12) -> list[dict[str, Any]]:

@@ -418,11 +418,12 @@ def give_way_to_single_scores() -> float:
     if limit <= 0:
         return 0.0
     started = time.monotonic()
-    with queue_size_reader(settings.CELERY_TASK_DEFAULT_QUEUE) as waiting:
-        last, still = waiting() or 0, 0
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    with queue_size_reader() as size:
+        last, still = size(queue) or 0, 0
         while last > 0 and still < GIVE_WAY_STALL_POLLS and time.monotonic() - started < limit:
             time.sleep(poll)
-            now = waiting() or 0
+            now = size(queue) or 0
             still = 0 if now < last else still + 1
             last = now
     return time.monotonic() - started

@@ -103,6 +103,10 @@ LOAD_RETRY_SECONDS = 10
 _unloadable: dict[tuple[int, str], tuple[float, str]] = {}
 
 
+class ChallengerUnloadableError(RuntimeError):
+    """The challenger's scorer failed to load moments ago (the text is that failure); retried later."""
+
+
 def _load(challenger: ModelVersion) -> Any:
     key = (challenger.pk, challenger.scorer_sha256)
     refused = _unloadable.get(key)  # (when it failed, how)
@@ -115,10 +119,6 @@ def _load(challenger: ModelVersion) -> Any:
         raise
     _unloadable.pop(key, None)
     return scorer
-
-
-class ChallengerUnloadableError(RuntimeError):
-    """The challenger's scorer failed to load moments ago (the text is that failure); retried later."""
 
 
 def _score(challenger: ModelVersion, applications: pd.DataFrame | dict[str, Any]) -> ShadowScores | str:
