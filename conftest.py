@@ -108,8 +108,12 @@ def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch):
     """A fresh bucket; boto3 reaches the local server through AWS_ENDPOINT_URL, as in production."""
     import boto3
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": s3_server}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3_server,
+    }.items():
         monkeypatch.setenv(name, value)
     name = f"creditrisk-{_free_port()}"
     client = boto3.client("s3")

@@ -93,8 +93,13 @@ def request_metrics_middleware(get_response: Callable[[Any], Any]) -> Callable[[
         method = request.method if request.method in _METHODS else "other"
         HTTP_REQUESTS.labels(method=method, route=route, status=str(response.status_code)).inc()
         log = access_logger.debug if route in _QUIET_ROUTES else access_logger.info
-        log("%s %s %s %.1fms", request.method, request.path, response.status_code,
-            (time.perf_counter() - started) * 1000)  # fmt: skip
+        log(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
         return response
 
     return middleware

@@ -63,13 +63,21 @@ class Layout:
         return schema.LABEL in self.names
 
     def as_dict(self) -> dict[str, object]:
-        return {"file_format": self.file_format, "separator": self.separator, "names": list(self.names),
-                "compressed": self.compressed}  # fmt: skip
+        return {
+            "file_format": self.file_format,
+            "separator": self.separator,
+            "names": list(self.names),
+            "compressed": self.compressed,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Layout:
-        return cls(str(data["file_format"]), str(data["separator"]), tuple(data["names"]),  # type: ignore[arg-type]
-                   bool(data["compressed"]))  # fmt: skip
+        return cls(
+            str(data["file_format"]),
+            str(data["separator"]),
+            tuple(data["names"]),  # type: ignore[arg-type]
+            bool(data["compressed"]),
+        )
 
 
 # -- the head ----------------------------------------------------------------------------------------
@@ -184,12 +192,15 @@ class IndexLimits:
 
     def too_many_bytes(self, compressed: bool) -> DataFormatError:
         what = "once decompressed" if compressed else "of text"
-        return DataFormatError(f"the file is larger than the limit of {self.max_bytes:,} bytes {what} "
-                               f"({(self.max_bytes or 0) / 1024**2:,.0f} MiB); split it into smaller files")  # fmt: skip
+        return DataFormatError(
+            f"the file is larger than the limit of {self.max_bytes:,} bytes {what} "
+            f"({(self.max_bytes or 0) / 1024**2:,.0f} MiB); split it into smaller files"
+        )
 
     def too_many_rows(self) -> DataFormatError:
-        return DataFormatError(f"the file has more than {self.max_rows:,} applications, the limit of one job; "
-                               "split it into smaller files")  # fmt: skip
+        return DataFormatError(
+            f"the file has more than {self.max_rows:,} applications, the limit of one job; split it into smaller files"
+        )
 
 
 # A run of blank lines at least this long ends a chunk: no chunk ever reads it (blank lines are not rows).
@@ -287,8 +298,11 @@ class _Rows:
                 else:
                     byte_end = self.breaks[stop] if stop < count else self.end
                     line_end = self.numbers[stop - 1] + 1
-                spans.append(ChunkSpan(len(spans), self.numbers[first], line_end - self.numbers[first],
-                                       self.starts[first], byte_end))  # fmt: skip
+                spans.append(
+                    ChunkSpan(
+                        len(spans), self.numbers[first], line_end - self.numbers[first], self.starts[first], byte_end
+                    )
+                )
         return spans
 
 
@@ -298,8 +312,9 @@ class _Rows:
 _ROW = re.compile(rb"^[^\S\n]*+\S[^\n]*+\n?", re.MULTILINE)
 
 
-def _rows(stream: BinaryIO, copy: BinaryIO, layout: Layout, limits: IndexLimits,
-          check: Callable[[int], None] | None) -> _Rows:  # fmt: skip
+def _rows(
+    stream: BinaryIO, copy: BinaryIO, layout: Layout, limits: IndexLimits, check: Callable[[int], None] | None
+) -> _Rows:
     rows = _Rows()
     max_bytes, max_rows = limits.max_bytes or math.inf, limits.max_rows or math.inf
     carry, base, line, header, next_check = bytearray(), 0, 1, layout.header_lines, CHECK_BYTES
@@ -362,8 +377,10 @@ def parse_chunk(text: str, first_line: int, layout: Layout) -> ParsedChunk:
     keep = np.array([bool(line.strip()) for line in lines], dtype=bool)
     lines, numbers = lines[keep], numbers[keep]
     raw, shape_ok = _split_fields(lines, layout)
-    problems = [RowProblem(int(n), "", f"expected {len(layout.names)} columns, found {count}")
-                for n, count in zip(numbers[~shape_ok], _counts(lines[~shape_ok], layout), strict=True)]  # fmt: skip
+    problems = [
+        RowProblem(int(n), "", f"expected {len(layout.names)} columns, found {count}")
+        for n, count in zip(numbers[~shape_ok], _counts(lines[~shape_ok], layout), strict=True)
+    ]
     typed, found, bad = validate(raw, header_lines=0, max_problems=None)
     good_numbers = numbers[shape_ok]
     problems += [RowProblem(int(good_numbers[p.line - 1]), p.column, p.problem) for p in found]

@@ -111,8 +111,13 @@ def _gradient_boosting(excluded: Sequence[str], random_state: int, monotone: Map
     # well in CV as 300 at 0.05 (0.6480 against 0.6485) at half the cost of every prediction,
     # and every reason is one more prediction.
     directions = feature_directions(monotone, DERIVED_FROM)
-    model = MonotoneBoosting(monotone=tuple(sorted(directions.items())), categorical=LOW_CARDINALITY,
-                             learning_rate=0.1, n_estimators=150, random_state=random_state)  # fmt: skip
+    model = MonotoneBoosting(
+        monotone=tuple(sorted(directions.items())),
+        categorical=LOW_CARDINALITY,
+        learning_rate=0.1,
+        n_estimators=150,
+        random_state=random_state,
+    )
     return Pipeline([("features", ApplicationFeatures(excluded)), ("encode", encode), ("model", model)])
 
 

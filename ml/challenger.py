@@ -24,14 +24,28 @@ from ml.scorecard import APPROVE, DECLINE, PointsScale, decisions
 from ml.scorer import CompiledScorer
 
 # The aggregated table compare_decisions reads, one row a cell.
-COMPARISON_COLUMNS = ("champion_decision", "challenger_decision", "champion_score", "challenger_score", "decisions",
-                      "champion_probability_sum", "challenger_probability_sum")  # fmt: skip
+COMPARISON_COLUMNS = (
+    "champion_decision",
+    "challenger_decision",
+    "champion_score",
+    "challenger_score",
+    "decisions",
+    "champion_probability_sum",
+    "challenger_probability_sum",
+)
 
 # Bands of the points a decision moved (challenger minus champion; more points is safer), as a risk
 # manager reads them: the same points, a few either way, or a change of 20 points and more (one
 # doubling of the odds at the default scale).
-SHIFT_BANDS = ((None, -20, "20 or more lower"), (-19, -10, "10 to 19 lower"), (-9, -1, "1 to 9 lower"),
-               (0, 0, "the same"), (1, 9, "1 to 9 higher"), (10, 19, "10 to 19 higher"), (20, None, "20 or more higher"))  # fmt: skip
+SHIFT_BANDS = (
+    (None, -20, "20 or more lower"),
+    (-19, -10, "10 to 19 lower"),
+    (-9, -1, "1 to 9 lower"),
+    (0, 0, "the same"),
+    (1, 9, "1 to 9 higher"),
+    (10, 19, "10 to 19 higher"),
+    (20, None, "20 or more higher"),
+)
 SHIFT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 LARGE_SHIFT = 20
 
@@ -109,13 +123,21 @@ def compare_decisions(table: pd.DataFrame, *, bins: int = 12) -> DecisionCompari
         challenger_approval_rate=_share(table.loc[challenger_approve, "decisions"].sum(), total),
         champion_mean_probability=_mean(table, "champion_probability_sum"),
         challenger_mean_probability=_mean(table, "challenger_probability_sum"),
-        swap_in=_swap_set(table[challenger_approve & ~champion_approve], total, "swap_in",
-                          "approved by the challenger, declined by the champion"),
-        swap_out=_swap_set(table[champion_approve & ~challenger_approve], total, "swap_out",
-                           "approved by the champion, declined by the challenger"),
+        swap_in=_swap_set(
+            table[challenger_approve & ~champion_approve],
+            total,
+            "swap_in",
+            "approved by the challenger, declined by the champion",
+        ),
+        swap_out=_swap_set(
+            table[champion_approve & ~challenger_approve],
+            total,
+            "swap_out",
+            "approved by the champion, declined by the challenger",
+        ),
         shift=_shift(table, total),
         histogram=_histogram(table, bins),
-    )  # fmt: skip
+    )
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
@@ -145,16 +167,27 @@ def _cells(table: pd.DataFrame, total: int) -> list[dict[str, Any]]:
         for challenger in (APPROVE, DECLINE):
             mask = (table["champion_decision"] == champion) & (table["challenger_decision"] == challenger)
             n = int(table.loc[mask, "decisions"].sum())
-            cells.append({"champion_decision": champion, "challenger_decision": challenger, "decisions": n,
-                          "share": _share(n, total)})  # fmt: skip
+            cells.append(
+                {
+                    "champion_decision": champion,
+                    "challenger_decision": challenger,
+                    "decisions": n,
+                    "share": _share(n, total),
+                }
+            )
     return cells
 
 
 def _swap_set(rows: pd.DataFrame, total: int, name: str, description: str) -> SwapSet:
     n = int(rows["decisions"].sum())
-    return SwapSet(name=name, description=description, decisions=n, share=_share(n, total),
-                   champion_mean_probability=_mean(rows, "champion_probability_sum"),
-                   challenger_mean_probability=_mean(rows, "challenger_probability_sum"))  # fmt: skip
+    return SwapSet(
+        name=name,
+        description=description,
+        decisions=n,
+        share=_share(n, total),
+        champion_mean_probability=_mean(rows, "champion_probability_sum"),
+        challenger_mean_probability=_mean(rows, "challenger_probability_sum"),
+    )
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -200,5 +233,12 @@ def _histogram(table: pd.DataFrame, bins: int) -> list[dict[str, Any]]:
     count = -(-(high - low + 1) // width)
     champion = np.bincount((table["champion_score"] - low) // width, weights=table["decisions"], minlength=count)
     challenger = np.bincount((table["challenger_score"] - low) // width, weights=table["decisions"], minlength=count)
-    return [{"low": low + i * width, "high": low + (i + 1) * width - 1, "champion": int(champion[i]),
-             "challenger": int(challenger[i])} for i in range(count)]  # fmt: skip
+    return [
+        {
+            "low": low + i * width,
+            "high": low + (i + 1) * width - 1,
+            "champion": int(champion[i]),
+            "challenger": int(challenger[i]),
+        }
+        for i in range(count)
+    ]

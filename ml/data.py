@@ -151,8 +151,9 @@ def decode(data: bytes, *, max_size: int | None = None) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataFormatError("wrong encoding: the file is UTF-16 (Unicode text); save it as UTF-8 or latin-1 text")
     if b"\x00" in data:
-        raise DataFormatError("wrong encoding: the file holds NUL bytes, so it is binary or UTF-16; "
-                              "expected latin-1 or UTF-8 text")  # fmt: skip
+        raise DataFormatError(
+            "wrong encoding: the file holds NUL bytes, so it is binary or UTF-16; expected latin-1 or UTF-8 text"
+        )
     if _looks_binary(data[:65536]):
         raise DataFormatError("the file is not text (it looks binary); expected latin-1 or UTF-8 text")
     if data.startswith(codecs.BOM_UTF8):
@@ -241,7 +242,9 @@ def _parse_original(text: str) -> tuple[pd.DataFrame, np.ndarray]:
     names = list(schema.INPUT_NAMES) + ([schema.LABEL] if counts[0] > n_inputs else [])
     wrong = np.flatnonzero(counts != len(names))
     if len(wrong):
-        raise DataFormatError(f"line {rows.index[wrong[0]] + 1}: expected {len(names)} columns, found {counts[wrong[0]]}")
+        raise DataFormatError(
+            f"line {rows.index[wrong[0]] + 1}: expected {len(names)} columns, found {counts[wrong[0]]}"
+        )
     frame = rows.str.split("\t", expand=True).reset_index(drop=True)
     frame.columns = names
     return frame, rows.index.to_numpy() + 1
@@ -258,8 +261,10 @@ def _parse_csv(text: str, first_line: str) -> tuple[pd.DataFrame, np.ndarray]:
     """CSV with a header row, comma or TAB separated, quoted as spreadsheets write it."""
     separator = "\t" if "\t" in first_line else ","
     if separator == "," and first_line.count(";") > first_line.count(","):
-        raise DataFormatError("line 1 (header): the columns are separated by semicolons; "
-                              "save the file as CSV with commas, or TAB-separated")  # fmt: skip
+        raise DataFormatError(
+            "line 1 (header): the columns are separated by semicolons; "
+            "save the file as CSV with commas, or TAB-separated"
+        )
     records, lines = _csv_records(text, separator)
     names = _canonical_header([h.strip().upper() for h in records[0]])
     wrong = next((i for i, record in enumerate(records) if len(record) != len(names)), None)
@@ -384,14 +389,20 @@ def _check_column(strings: pd.Series, column: Column) -> tuple[pd.Series, np.nda
         values = pd.Series(np.where(invalid | missing, np.nan, numbers), index=strings.index, dtype=float)
     else:
         if column.allowed:
-            flag(~missing & ~strings.isin(column.allowed).to_numpy(),
-                 f"is not an allowed value ({', '.join(column.allowed)})")  # fmt: skip
+            flag(
+                ~missing & ~strings.isin(column.allowed).to_numpy(),
+                f"is not an allowed value ({', '.join(column.allowed)})",
+            )
         if column.kind is Kind.TEXT:
             if _CONTROL.search("".join(texts)):  # one search of the column first: almost always clean
-                flag(strings.str.contains(_CONTROL).to_numpy(dtype=bool),
-                     "holds a line break or another control character")  # fmt: skip
-            flag((strings.str.len() > schema.TEXT_MAX_LENGTH).to_numpy(),
-                 f"is longer than {schema.TEXT_MAX_LENGTH} characters")  # fmt: skip
+                flag(
+                    strings.str.contains(_CONTROL).to_numpy(dtype=bool),
+                    "holds a line break or another control character",
+                )
+            flag(
+                (strings.str.len() > schema.TEXT_MAX_LENGTH).to_numpy(),
+                f"is longer than {schema.TEXT_MAX_LENGTH} characters",
+            )
         values = strings.astype(object).where(~(missing | invalid), None)
     return values, invalid, reasons
 

@@ -56,8 +56,13 @@ def bins_chart(report: DriftReport, title: str, count: int = 8) -> bytes:
         x = np.arange(len(row.labels))
         ax.bar(x - 0.2, row.expected, width=0.4, color="#bbbbbb", label="development rows")
         ax.bar(x + 0.2, row.actual, width=0.4, color=COLOURS[row.band], label="this file")
-        ax.set_xticks(x, [label if len(label) <= 14 else label[:13] + "…" for label in row.labels],
-                      rotation=45, ha="right", fontsize=7)  # fmt: skip
+        ax.set_xticks(
+            x,
+            [label if len(label) <= 14 else label[:13] + "…" for label in row.labels],
+            rotation=45,
+            ha="right",
+            fontsize=7,
+        )
         ax.set_title(f"{row.name}: PSI {row.psi:.3f} ({row.band})", fontsize=9)
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.tick_params(axis="y", labelsize=7)

@@ -113,8 +113,13 @@ class MonotoneBoosting(ClassifierMixin, BaseEstimator):
             "verbose": -1,
         }
         categorical = [name for name in names if name in set(self.categorical)]
-        data = lightgbm.Dataset(np.asarray(X, dtype=float), label=target, feature_name=names,
-                                categorical_feature=categorical or "auto", free_raw_data=True)  # fmt: skip
+        data = lightgbm.Dataset(
+            np.asarray(X, dtype=float),
+            label=target,
+            feature_name=names,
+            categorical_feature=categorical or "auto",
+            free_raw_data=True,
+        )
         self.booster_ = lightgbm.train(params, data, num_boost_round=self.n_estimators)
         return self
 
@@ -236,8 +241,14 @@ class BoundedLogisticRegression(ClassifierMixin, BaseEstimator):
             return value, np.concatenate([w + matrix.T @ residual, [residual.sum()]])
 
         start = np.zeros(len(names) + 1)
-        result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                          options={"maxiter": self.max_iter, "gtol": self.tol})  # fmt: skip
+        result = minimize(
+            loss,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": self.max_iter, "gtol": self.tol},
+        )
         self.coef_ = result.x[:-1].reshape(1, -1)
         self.intercept_ = result.x[-1:].copy()
         self.n_iter_ = np.array([result.nit])

@@ -46,9 +46,14 @@ from ml import schema
 
 # Numeric columns that are really codes: their order means nothing, so they are categories.
 CODE_COLUMNS: tuple[str, ...] = (
-    "MARITAL_STATUS", "EDUCATION_LEVEL", "RESIDENCE_TYPE", "PROFESSION_CODE", "OCCUPATION_TYPE",
-    "MATE_PROFESSION_CODE", "MATE_EDUCATION_LEVEL",
-)  # fmt: skip
+    "MARITAL_STATUS",
+    "EDUCATION_LEVEL",
+    "RESIDENCE_TYPE",
+    "PROFESSION_CODE",
+    "OCCUPATION_TYPE",
+    "MATE_PROFESSION_CODE",
+    "MATE_EDUCATION_LEVEL",
+)
 
 # Phone area pseudo-codes have ~100 values: too many to one-hot, so they go with the free text.
 AREA_CODE_COLUMNS: tuple[str, ...] = ("RESIDENCIAL_PHONE_AREA_CODE", "PROFESSIONAL_PHONE_AREA_CODE")

@@ -34,8 +34,11 @@ _METRIC_COLUMNS = {
 def write_figures(result: TrainingResult, folder: Path, prefix: str) -> dict[str, str]:
     """PNG files for the card; returns their names by role."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = {"roc": f"{prefix}-roc.png", "calibration": f"{prefix}-calibration.png",
-             "importance": f"{prefix}-importance.png"}  # fmt: skip
+    names = {
+        "roc": f"{prefix}-roc.png",
+        "calibration": f"{prefix}-calibration.png",
+        "importance": f"{prefix}-importance.png",
+    }
     _plot_roc(result, folder / names["roc"])
     _plot_calibration(result, folder / names["calibration"])
     _plot_importance(result.feature_importance, folder / names["importance"])
@@ -51,8 +54,11 @@ def _plot_roc(result: TrainingResult, path: Path) -> None:
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=label)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set(xlabel="false positive rate (goods declined)", ylabel="true positive rate (bads caught)",
-           title=f"ROC: {result.algorithm}")  # fmt: skip
+    ax.set(
+        xlabel="false positive rate (goods declined)",
+        ylabel="true positive rate (bads caught)",
+        title=f"ROC: {result.algorithm}",
+    )
     ax.legend(loc="lower right")
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -61,13 +67,19 @@ def _plot_roc(result: TrainingResult, path: Path) -> None:
 def _plot_calibration(result: TrainingResult, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     if len(result.holdout_label):
-        observed, predicted = calibration_curve(result.holdout_label, result.holdout_probability,
-                                                n_bins=10, strategy="quantile")  # fmt: skip
+        observed, predicted = calibration_curve(
+            result.holdout_label, result.holdout_probability, n_bins=10, strategy="quantile"
+        )
         label = "holdout (model before the refit)" if result.refit else "holdout (calibrated model)"
         ax.plot(predicted, observed, marker="o", label=label)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
-    ax.set(xlabel="predicted probability of default", ylabel="observed default rate",
-           title="Calibration", xlim=(0, 0.7), ylim=(0, 0.7))  # fmt: skip
+    ax.set(
+        xlabel="predicted probability of default",
+        ylabel="observed default rate",
+        title="Calibration",
+        xlim=(0, 0.7),
+        ylim=(0, 0.7),
+    )
     ax.legend(loc="upper left")
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -132,8 +144,12 @@ def render(result: TrainingResult, *, version: str, figures: dict[str, str] | No
         "",
     ]
     if figures:
-        lines += [f"![ROC curve]({figures['roc']})", f"![Calibration]({figures['calibration']})",
-                  f"![Importance]({figures['importance']})", ""]  # fmt: skip
+        lines += [
+            f"![ROC curve]({figures['roc']})",
+            f"![Calibration]({figures['calibration']})",
+            f"![Importance]({figures['importance']})",
+            "",
+        ]
     lines += [
         "## Limitations",
         "- The data holds only applicants that an earlier system approved (reject inference is not done): "
@@ -183,15 +199,22 @@ def _refit_lines(result: TrainingResult) -> list[str]:
 
 def _in_words(values: dict[str, Any]) -> str:
     """``name value`` pairs as a reader writes them, not a Python dict."""
-    return "; ".join(f"{key} `{', '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}`"
-                     for key, value in values.items()) or "none"  # fmt: skip
+    return (
+        "; ".join(
+            f"{key} `{', '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}`"
+            for key, value in values.items()
+        )
+        or "none"
+    )
 
 
 def _monotone_text(result: TrainingResult) -> str:
     if not result.config.monotone:
         return "None: the model may move either way with every input."
-    inputs = ", ".join(f"{name} ({'more never raises the risk' if d < 0 else 'more never lowers the risk'})"
-                       for name, d in result.config.monotone)  # fmt: skip
+    inputs = ", ".join(
+        f"{name} ({'more never raises the risk' if d < 0 else 'more never lowers the risk'})"
+        for name, d in result.config.monotone
+    )
     text = (
         f"The model never predicts more risk for more of: {inputs}; features derived from them follow "
         '(total income, income per person...), so a reason can never read "income is too high".'
@@ -199,9 +222,11 @@ def _monotone_text(result: TrainingResult) -> str:
     free = result.comparison[result.comparison["candidate"] == f"{result.algorithm} without monotone constraints"]
     if len(free):
         cost = float(free["roc_auc"].iloc[0]) - result.cv_metrics["roc_auc"]
-        text += (f" The constraints {'cost' if cost >= 0 else 'gain'} {abs(cost):.4f} of CV ROC AUC "
-                 f"({free['roc_auc'].iloc[0]:.4f} without them, {result.cv_metrics['roc_auc']:.4f} with them; "
-                 f"the folds' spread is {result.cv_metrics['roc_auc_std']:.4f}).")  # fmt: skip
+        text += (
+            f" The constraints {'cost' if cost >= 0 else 'gain'} {abs(cost):.4f} of CV ROC AUC "
+            f"({free['roc_auc'].iloc[0]:.4f} without them, {result.cv_metrics['roc_auc']:.4f} with them; "
+            f"the folds' spread is {result.cv_metrics['roc_auc_std']:.4f})."
+        )
     return text
 
 

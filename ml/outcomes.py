@@ -35,8 +35,13 @@ DECISION_ID = "decision_id"
 BAD = "bad"
 DATE = "date"
 # Header names (lower case, trimmed) and the column each stands for.
-HEADER_NAMES = {"id_client": ID_CLIENT, "decision_id": DECISION_ID, "bad": BAD, DATE: DATE,
-                **{alias.lower(): BAD for alias in schema.LABEL_ALIASES}}  # fmt: skip
+HEADER_NAMES = {
+    "id_client": ID_CLIENT,
+    "decision_id": DECISION_ID,
+    "bad": BAD,
+    DATE: DATE,
+    **{alias.lower(): BAD for alias in schema.LABEL_ALIASES},
+}
 SEPARATORS = (",", ";", "\t")
 
 # Why a row is listed. Every kind but AMBIGUOUS leaves the row unapplied.
@@ -118,8 +123,10 @@ def parse_outcomes(text: str, *, today: date, max_rows: int | None = None) -> Ou
         for fields in reader:
             if any("\n" in field or "\r" in field for field in fields):
                 # No value of an outcome file spans lines: an unclosed quote swallowed the lines after it.
-                raise DataFormatError(f"line {start}: a quote (\") opened on this line is never closed, so the "
-                                      "lines after it would be read as one value; remove or close it")  # fmt: skip
+                raise DataFormatError(
+                    f'line {start}: a quote (") opened on this line is never closed, so the '
+                    "lines after it would be read as one value; remove or close it"
+                )
             start = reader.line_num + 1
             if not any(field.strip() for field in fields):
                 continue  # a blank line
@@ -141,8 +148,10 @@ def _header(text: str) -> tuple[str, list[tuple[str, str]]]:
     """The separator and the header's names (lower case, as written); DataFormatError if unusable."""
     first = re.split(r"\r\n|\n|\r", text, maxsplit=1)[0]
     if not first.strip():
-        raise DataFormatError("the file is empty or its first line is blank: it needs a header row "
-                              "(ID_CLIENT or decision_id, bad and optionally date)")  # fmt: skip
+        raise DataFormatError(
+            "the file is empty or its first line is blank: it needs a header row "
+            "(ID_CLIENT or decision_id, bad and optionally date)"
+        )
     separator = max(SEPARATORS, key=first.count)
     try:
         names = [name.strip() for name in next(csv.reader([first], delimiter=separator))]
@@ -159,15 +168,21 @@ def _header(text: str) -> tuple[str, list[tuple[str, str]]]:
     if ID_CLIENT not in columns and DECISION_ID not in columns:
         missing.append("ID_CLIENT or decision_id")
     if missing:
-        raise DataFormatError(f"the header row ({_shown(first)}) lacks the column {' and '.join(missing)}; "
-                              "the first line must name the columns, separated by commas")  # fmt: skip
+        raise DataFormatError(
+            f"the header row ({_shown(first)}) lacks the column {' and '.join(missing)}; "
+            "the first line must name the columns, separated by commas"
+        )
     return separator, list(zip(lowered, names, strict=True))
 
 
 def _row(line: int, fields: list[str], header: list[tuple[str, str]], today: date) -> OutcomeRow | ListedRow:
     if len(fields) != len(header):
-        return ListedRow(line, _raw_reference(_values(fields, header)), INVALID,
-                         f"has {len(fields)} fields, the header has {len(header)}")  # fmt: skip
+        return ListedRow(
+            line,
+            _raw_reference(_values(fields, header)),
+            INVALID,
+            f"has {len(fields)} fields, the header has {len(header)}",
+        )
     values = _values(fields, header)
     reference = _raw_reference(values)
     problems = []
@@ -179,8 +194,10 @@ def _row(line: int, fields: list[str], header: list[tuple[str, str]], today: dat
     if values.get(DECISION_ID):
         decision = decision_ref(values[DECISION_ID])
         if decision is None:
-            problems.append(f"decision_id {_shown(values[DECISION_ID])} is neither a decision's id (a uuid) nor "
-                            "a bulk decision's <job id>:<line>")  # fmt: skip
+            problems.append(
+                f"decision_id {_shown(values[DECISION_ID])} is neither a decision's id (a uuid) nor "
+                "a bulk decision's <job id>:<line>"
+            )
     if not values.get(ID_CLIENT) and not values.get(DECISION_ID):
         problems.append("neither ID_CLIENT nor decision_id is given")
     bad = re.sub(r"\.0+$", "", values.get(BAD, ""))  # 1.0 as a spreadsheet or pandas may write it
@@ -230,8 +247,11 @@ def _date(text: str, today: date) -> tuple[date | None, str]:
 
 def _values(fields: list[str], header: list[tuple[str, str]]) -> dict[str, str]:
     """The row's values of the columns read, by column (trimmed); a short row lacks the last ones."""
-    return {HEADER_NAMES[name]: value.strip() for (name, _), value in zip(header, fields, strict=False)
-            if name in HEADER_NAMES}  # fmt: skip
+    return {
+        HEADER_NAMES[name]: value.strip()
+        for (name, _), value in zip(header, fields, strict=False)
+        if name in HEADER_NAMES
+    }
 
 
 def _raw_reference(values: Mapping[str, str]) -> str:
@@ -281,19 +301,32 @@ def sort_outcomes(
             on_record = recorded[decision]
             for row in group:
                 same = row.bad == on_record.bad
-                listed.append(ListedRow(row.line, row.reference, DUPLICATE if same else CONFLICT,
-                                        f"an outcome is already recorded for this decision (bad={int(on_record.bad)}, "
-                                        f"{on_record.where}); "
-                                        + ("nothing new" if same else "recorded outcomes are never changed")))  # fmt: skip
+                listed.append(
+                    ListedRow(
+                        row.line,
+                        row.reference,
+                        DUPLICATE if same else CONFLICT,
+                        f"an outcome is already recorded for this decision (bad={int(on_record.bad)}, "
+                        f"{on_record.where}); " + ("nothing new" if same else "recorded outcomes are never changed"),
+                    )
+                )
         elif len({row.bad for row in group}) > 1:
             lines = ", ".join(f"line {row.line}: bad={int(row.bad)}" for row in group)
-            listed.extend(ListedRow(row.line, row.reference, CONFLICT,
-                                    f"the file gives this decision different outcomes ({lines}); none is recorded")
-                          for row in group)  # fmt: skip
+            listed.extend(
+                ListedRow(
+                    row.line,
+                    row.reference,
+                    CONFLICT,
+                    f"the file gives this decision different outcomes ({lines}); none is recorded",
+                )
+                for row in group
+            )
         else:
             first, *repeats = group
             applied.append(first)
-            listed.extend(ListedRow(row.line, row.reference, DUPLICATE, f"repeats line {first.line} for the same "
-                                    "decision") for row in repeats)  # fmt: skip
+            listed.extend(
+                ListedRow(row.line, row.reference, DUPLICATE, f"repeats line {first.line} for the same decision")
+                for row in repeats
+            )
     applied.sort(key=lambda row: row.line)
     return applied, listed

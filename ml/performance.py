@@ -58,8 +58,9 @@ def band_count(n: int, bands: int = BANDS, min_rows: int = MIN_BAND_ROWS) -> int
     return max(1, min(bands, n // max(min_rows, 1)))
 
 
-def calibration_bands(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, *, bands: int,
-                      score: npt.ArrayLike | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def calibration_bands(
+    probability_bad: npt.ArrayLike, bad: npt.ArrayLike, *, bands: int, score: npt.ArrayLike | None = None
+) -> list[dict[str, Any]]:
     """Observed bad rate against mean predicted probability in ``bands`` equal-count bands of the
     probability, safest first. Edges are quantiles of the probabilities; equal probabilities always
     share a band (so ties can leave a band fewer, or more, rows than the others)."""
@@ -76,20 +77,22 @@ def calibration_bands(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, *, ban
         n, bads = int(members.sum()), int(bad[members].sum())
         mean = float(probability[members].mean())
         low, high = wilson_interval(bads, n)
-        rows.append({
-            "band": len(rows) + 1,
-            "outcomes": n,
-            "bads": bads,
-            "bad_rate": bads / n,
-            "mean_probability": mean,
-            "probability_low": float(probability[members].min()),
-            "probability_high": float(probability[members].max()),
-            "score_low": None if points is None else int(points[members].min()),
-            "score_high": None if points is None else int(points[members].max()),
-            "interval_low": low,
-            "interval_high": high,
-            "verdict": _verdict(mean, low, high),
-        })  # fmt: skip
+        rows.append(
+            {
+                "band": len(rows) + 1,
+                "outcomes": n,
+                "bads": bads,
+                "bad_rate": bads / n,
+                "mean_probability": mean,
+                "probability_low": float(probability[members].min()),
+                "probability_high": float(probability[members].max()),
+                "score_low": None if points is None else int(points[members].min()),
+                "score_high": None if points is None else int(points[members].max()),
+                "interval_low": low,
+                "interval_high": high,
+                "verdict": _verdict(mean, low, high),
+            }
+        )
     return rows
 
 
@@ -114,8 +117,12 @@ def _rates(probability: np.ndarray, bad: np.ndarray) -> dict[str, Any]:
 
 def _discrimination(probability: np.ndarray, bad: np.ndarray) -> dict[str, Any]:
     if len(np.unique(bad)) < 2:
-        return {"roc_auc": None, "gini": None, "ks": None,
-                "discrimination_note": "ROC AUC and KS need both repaid and defaulted clients among the outcomes"}  # fmt: skip
+        return {
+            "roc_auc": None,
+            "gini": None,
+            "ks": None,
+            "discrimination_note": "ROC AUC and KS need both repaid and defaulted clients among the outcomes",
+        }
     auc = float(roc_auc_score(bad, probability))
     return {"roc_auc": auc, "gini": 2 * auc - 1, "ks": ks_statistic(bad, probability), "discrimination_note": ""}
 
@@ -145,10 +152,18 @@ def _profit(probability: np.ndarray, bad: np.ndarray, exposure: np.ndarray, econ
     }
 
 
-def realised_performance(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, approved: npt.ArrayLike, *,
-                         economics: Economics, exposure: npt.ArrayLike | None = None,
-                         score: npt.ArrayLike | None = None, decisions: int | None = None,
-                         approved_decisions: int | None = None, bands: int | None = None) -> dict[str, Any]:  # fmt: skip
+def realised_performance(
+    probability_bad: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    approved: npt.ArrayLike,
+    *,
+    economics: Economics,
+    exposure: npt.ArrayLike | None = None,
+    score: npt.ArrayLike | None = None,
+    decisions: int | None = None,
+    approved_decisions: int | None = None,
+    bands: int | None = None,
+) -> dict[str, Any]:
     """Everything the report shows, from the decisions that have an outcome (one element each).
 
     ``exposure``: what each was lent (default: the economics' exposure for all); ``decisions`` and
@@ -158,8 +173,7 @@ def realised_performance(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, app
     """
     probability = np.asarray(probability_bad, dtype=float)
     bad, approved = np.asarray(bad, dtype=bool), np.asarray(approved, dtype=bool)
-    lent = (np.full(len(bad), float(economics.exposure)) if exposure is None
-            else np.asarray(exposure, dtype=float))  # fmt: skip
+    lent = np.full(len(bad), float(economics.exposure)) if exposure is None else np.asarray(exposure, dtype=float)
     points = None if score is None else np.asarray(score, dtype=float)
     n_bands = bands if bands is not None else band_count(len(bad))
     return {
@@ -171,9 +185,7 @@ def realised_performance(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, app
         "approved": _rates(probability[approved], bad[approved]),
         "declined": _rates(probability[~approved], bad[~approved]),
         **_discrimination(probability, bad),
-        "calibration": calibration_bands(
-            probability, bad, bands=n_bands, score=None if points is None else points
-        ),  # fmt: skip
+        "calibration": calibration_bands(probability, bad, bands=n_bands, score=None if points is None else points),
         "profit": _profit(probability[approved], bad[approved], lent[approved], economics),
         "limit": LIMIT,
     }

@@ -52,8 +52,14 @@ def score_and_explain_applications(
     """
     n = len(applications) if isinstance(applications, pd.DataFrame) else 1
     if n == 0:  # a chunk of nothing but bad rows
-        return pd.DataFrame({"probability_bad": pd.Series(dtype=float), "score": pd.Series(dtype=int),
-                             "decision": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "probability_bad": pd.Series(dtype=float),
+                "score": pd.Series(dtype=int),
+                "decision": pd.Series(dtype=object),
+                "reasons": pd.Series(dtype=object),
+            }
+        )
     declined = (lambda p: decisions(p, threshold) == "decline") if declined_only else None
     probability, explained = score_and_explain(
         scorer, applications, reference, columns=reason_columns, explain_if=declined

@@ -35,8 +35,15 @@ def progress_bar(
     """
     # tqdm's disable=None: off where the stream is not a terminal.
     disable = None if enabled is None else not enabled
-    bar = tqdm(total=total, desc=description, unit=unit, file=file or sys.stderr, disable=disable, smoothing=0,
-               dynamic_ncols=True)  # fmt: skip
+    bar = tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        file=file or sys.stderr,
+        disable=disable,
+        smoothing=0,
+        dynamic_ncols=True,
+    )
     stop = threading.Event()
     redraw = threading.Thread(target=_redraw, args=(bar, stop), daemon=True, name="progress-bar")
     if not bar.disable:

@@ -71,8 +71,15 @@ class Reason:
     def as_dict(self) -> dict[str, Any]:
         # Built by hand: dataclasses.asdict deep-copies every value, which dominated bulk jobs. The
         # value dicts are made afresh for each reason, so sharing them is safe.
-        return {"column": self.column, "text": self.text, "value": self.value, "reference": self.reference,
-                "impact": self.impact, "columns": list(self.columns or (self.column,)), "group": self.group}  # fmt: skip
+        return {
+            "column": self.column,
+            "text": self.text,
+            "value": self.value,
+            "reference": self.reference,
+            "impact": self.impact,
+            "columns": list(self.columns or (self.column,)),
+            "group": self.group,
+        }
 
 
 # -- the reference applicant -----------------------------------------------------------------------
@@ -128,8 +135,10 @@ def approved_reference(
             return reference, risk
         kept &= probability < np.median(probability[kept])
     candidates = frame[probability < threshold] if (probability < threshold).any() else frame
-    rows = [{name: _json_value(value) for name, value in row.items()} for row in
-            candidates[[c for c in schema.FEATURE_NAMES if c in frame.columns]].to_dict("records")]  # fmt: skip
+    rows = [
+        {name: _json_value(value) for name, value in row.items()}
+        for row in candidates[[c for c in schema.FEATURE_NAMES if c in frame.columns]].to_dict("records")
+    ]
     risks = [float(score(row)) for row in rows]
     best = int(np.argmin(risks))
     return rows[best], risks[best]
@@ -229,8 +238,9 @@ def score_and_explain(
     differs = _differs(encoded, base, units, rows)
     for chunk in _row_chunks(differs, chunk_rows):
         impact, reference_probability = _impacts(scorer, encoded, base, units, rows[chunk], differs[chunk], probability)
-        for position, row_reasons in zip(chunk, _select(values, units, impact, rows[chunk], reference,
-                                                         max_reasons, min_impact), strict=True):  # fmt: skip
+        for position, row_reasons in zip(
+            chunk, _select(values, units, impact, rows[chunk], reference, max_reasons, min_impact), strict=True
+        ):
             reasons[rows[position]] = row_reasons
     for row in rows:
         if not reasons[row] and probability[row] > reference_probability + min_impact:
@@ -378,8 +388,9 @@ def _combined_reason(
     return None
 
 
-def _joint_reason(units: Sequence[_Unit], values: Mapping[str, np.ndarray], row: int,
-                  reference: Mapping[str, object], impact: float) -> Reason:  # fmt: skip
+def _joint_reason(
+    units: Sequence[_Unit], values: Mapping[str, np.ndarray], row: int, reference: Mapping[str, object], impact: float
+) -> Reason:
     parts = [_reason(unit, {c: values[c][row] for c in unit.columns}, reference, impact) for unit in units]
     if len(parts) == 1:
         return parts[0]
@@ -413,8 +424,9 @@ def _select(
         unit, picked = units[j], np.flatnonzero(unit_of == j)
         own = {c: [_json_value(v) for v in values[c][rows[at[picked]]]] for c in unit.columns}
         for n, position in enumerate(picked):
-            made[position] = _reason_of(unit, {c: own[c][n] for c in unit.columns}, reference,
-                                        float(top[at[position], rank[position]]))  # fmt: skip
+            made[position] = _reason_of(
+                unit, {c: own[c][n] for c in unit.columns}, reference, float(top[at[position], rank[position]])
+            )
     out: list[list[Reason]] = [[] for _ in range(len(rows))]
     for position, i in enumerate(at):
         out[i].append(made[position])  # type: ignore[arg-type]
@@ -481,15 +493,19 @@ WORDING: dict[str, Wording] = {
     "CLERK_TYPE": Wording("clerk type", "Clerk type {value} (reference {reference})"),
     "PAYMENT_DAY": Wording("payment day", "Chose payment day {value} (reference day {reference})"),
     "APPLICATION_SUBMISSION_TYPE": Wording(
-        "application channel", "Application channel: {value} (reference {reference})", shown={"0": "code 0"}),
+        "application channel", "Application channel: {value} (reference {reference})", shown={"0": "code 0"}
+    ),
     "QUANT_ADDITIONAL_CARDS": Wording(
-        "additional cards requested", "Asked for {value} additional cards, {direction} the reference ({reference})",
-        **_FEWER_MORE),
+        "additional cards requested",
+        "Asked for {value} additional cards, {direction} the reference ({reference})",
+        **_FEWER_MORE,
+    ),
     "POSTAL_ADDRESS_TYPE": Wording("postal address type", "Postal address type {value} (reference {reference})"),
     "SEX": Wording("sex", "Sex recorded as {value} (reference {reference})"),
     "MARITAL_STATUS": Wording("marital status", "Marital status code {value} (reference {reference})"),
     "QUANT_DEPENDANTS": Wording(
-        "number of dependants", "{value} dependants, {direction} the reference ({reference})", **_FEWER_MORE),
+        "number of dependants", "{value} dependants, {direction} the reference ({reference})", **_FEWER_MORE
+    ),
     "EDUCATION_LEVEL": Wording("education level", "Education level code {value} (reference {reference})"),
     "STATE_OF_BIRTH": Wording("state of birth", "Born in state {value} (reference {reference})"),
     "CITY_OF_BIRTH": Wording("city of birth", "Born in {value} (reference {reference})"),
@@ -499,67 +515,103 @@ WORDING: dict[str, Wording] = {
     "RESIDENCIAL_BOROUGH": Wording("home borough", "Lives in borough {value} (reference {reference})"),
     "FLAG_RESIDENCIAL_PHONE": Wording("home phone", phrases=_yes_no("Has a home phone", "No home phone")),
     "RESIDENCIAL_PHONE_AREA_CODE": Wording(
-        "home phone area code", "Home phone area code {value} (reference {reference})"),
+        "home phone area code", "Home phone area code {value} (reference {reference})"
+    ),
     "RESIDENCE_TYPE": Wording("residence type", "Residence type code {value} (reference {reference})"),
     "MONTHS_IN_RESIDENCE": Wording(
-        "months in current residence", "{value} months in the current residence, {direction} the reference ({reference})",
-        **_FEWER_MORE),
+        "months in current residence",
+        "{value} months in the current residence, {direction} the reference ({reference})",
+        **_FEWER_MORE,
+    ),
     "FLAG_MOBILE_PHONE": Wording("mobile phone", phrases=_yes_no("Has a mobile phone", "No mobile phone")),
     "FLAG_EMAIL": Wording("e-mail address", phrases=_yes_no("Has an e-mail address", "No e-mail address", _FLAG01)),
     "PERSONAL_MONTHLY_INCOME": Wording(
-        "declared monthly income", "Declared monthly income {value} is {direction} (reference {reference})",
-        "low", "high", money=True),
+        "declared monthly income",
+        "Declared monthly income {value} is {direction} (reference {reference})",
+        "low",
+        "high",
+        money=True,
+    ),
     "OTHER_INCOMES": Wording(
-        "other monthly incomes", "Other monthly incomes {value} are {direction} (reference {reference})",
-        "low", "high", money=True),
+        "other monthly incomes",
+        "Other monthly incomes {value} are {direction} (reference {reference})",
+        "low",
+        "high",
+        money=True,
+    ),
     "FLAG_VISA": Wording("VISA card", phrases=_yes_no("Holds a VISA card", "No VISA card", _FLAG01)),
     "FLAG_MASTERCARD": Wording(
-        "MASTERCARD card", phrases=_yes_no("Holds a MASTERCARD card", "No MASTERCARD card", _FLAG01)),
+        "MASTERCARD card", phrases=_yes_no("Holds a MASTERCARD card", "No MASTERCARD card", _FLAG01)
+    ),
     "FLAG_DINERS": Wording("DINERS card", phrases=_yes_no("Holds a DINERS card", "No DINERS card", _FLAG01)),
     "FLAG_AMERICAN_EXPRESS": Wording(
-        "AMERICAN EXPRESS card", phrases=_yes_no("Holds an AMERICAN EXPRESS card", "No AMERICAN EXPRESS card", _FLAG01)),
+        "AMERICAN EXPRESS card", phrases=_yes_no("Holds an AMERICAN EXPRESS card", "No AMERICAN EXPRESS card", _FLAG01)
+    ),
     "FLAG_OTHER_CARDS": Wording("other cards", phrases=_yes_no("Holds other cards", "No other cards", _FLAG01)),
     "QUANT_BANKING_ACCOUNTS": Wording(
-        "bank accounts", "{value} bank accounts, {direction} the reference ({reference})", **_FEWER_MORE),
+        "bank accounts", "{value} bank accounts, {direction} the reference ({reference})", **_FEWER_MORE
+    ),
     "QUANT_SPECIAL_BANKING_ACCOUNTS": Wording(
-        "special bank accounts", "{value} special bank accounts, {direction} the reference ({reference})",
-        **_FEWER_MORE),
+        "special bank accounts", "{value} special bank accounts, {direction} the reference ({reference})", **_FEWER_MORE
+    ),
     "PERSONAL_ASSETS_VALUE": Wording(
-        "value of personal assets", "Declared personal assets {value} are {direction} (reference {reference})",
-        "low", "high", money=True),
+        "value of personal assets",
+        "Declared personal assets {value} are {direction} (reference {reference})",
+        "low",
+        "high",
+        money=True,
+    ),
     "QUANT_CARS": Wording("cars owned", "{value} cars owned, {direction} the reference ({reference})", **_FEWER_MORE),
-    "COMPANY": Wording("employer", phrases=_yes_no(
-        "Named the company where they formally work", "Did not name a company where they formally work")),
+    "COMPANY": Wording(
+        "employer",
+        phrases=_yes_no(
+            "Named the company where they formally work", "Did not name a company where they formally work"
+        ),
+    ),
     "PROFESSIONAL_STATE": Wording("work state", "Works in state {value} (reference {reference})"),
     "PROFESSIONAL_CITY": Wording("work city", "Works in {value} (reference {reference})"),
     "PROFESSIONAL_BOROUGH": Wording("work borough", "Works in borough {value} (reference {reference})"),
     "FLAG_PROFESSIONAL_PHONE": Wording("work phone", phrases=_yes_no("Gave a work phone", "No work phone given")),
     "PROFESSIONAL_PHONE_AREA_CODE": Wording(
-        "work phone area code", "Work phone area code {value} (reference {reference})"),
+        "work phone area code", "Work phone area code {value} (reference {reference})"
+    ),
     "MONTHS_IN_THE_JOB": Wording(
-        "months in current job", "{value} months in the current job, {direction} the reference ({reference})",
-        **_FEWER_MORE),
+        "months in current job",
+        "{value} months in the current job, {direction} the reference ({reference})",
+        **_FEWER_MORE,
+    ),
     "PROFESSION_CODE": Wording("profession", "Profession code {value} (reference {reference})"),
     "OCCUPATION_TYPE": Wording("occupation type", "Occupation type code {value} (reference {reference})"),
     "MATE_PROFESSION_CODE": Wording("spouse's profession", "Spouse's profession code {value} (reference {reference})"),
     "MATE_EDUCATION_LEVEL": Wording(
-        "spouse's education level", "Spouse's education level code {value} (reference {reference})"),
-    "FLAG_HOME_ADDRESS_DOCUMENT": Wording("home address document", phrases=_yes_no(
-        "Home address confirmed by a document", "Home address not confirmed by a document", _FLAG01)),
-    "FLAG_RG": Wording("citizen card number", phrases=_yes_no(
-        "Citizen card number confirmed", "Citizen card number not confirmed", _FLAG01)),
-    "FLAG_CPF": Wording("taxpayer status", phrases=_yes_no(
-        "Taxpayer status confirmed", "Taxpayer status not confirmed", _FLAG01)),
-    "FLAG_INCOME_PROOF": Wording("income document", phrases=_yes_no(
-        "Income confirmed by a document", "Income not confirmed by a document", _FLAG01)),
+        "spouse's education level", "Spouse's education level code {value} (reference {reference})"
+    ),
+    "FLAG_HOME_ADDRESS_DOCUMENT": Wording(
+        "home address document",
+        phrases=_yes_no("Home address confirmed by a document", "Home address not confirmed by a document", _FLAG01),
+    ),
+    "FLAG_RG": Wording(
+        "citizen card number",
+        phrases=_yes_no("Citizen card number confirmed", "Citizen card number not confirmed", _FLAG01),
+    ),
+    "FLAG_CPF": Wording(
+        "taxpayer status", phrases=_yes_no("Taxpayer status confirmed", "Taxpayer status not confirmed", _FLAG01)
+    ),
+    "FLAG_INCOME_PROOF": Wording(
+        "income document",
+        phrases=_yes_no("Income confirmed by a document", "Income not confirmed by a document", _FLAG01),
+    ),
     "PRODUCT": Wording("credit product", "Applied for credit product {value} (reference {reference})"),
-    "FLAG_ACSP_RECORD": Wording("credit delinquency record", phrases=_yes_no(
-        "Has a record of previous credit delinquency", "No record of previous credit delinquency")),
-    "AGE": Wording("age", "Age {value}: {direction} the reference applicant ({reference})",
-                   "younger than", "older than"),
+    "FLAG_ACSP_RECORD": Wording(
+        "credit delinquency record",
+        phrases=_yes_no("Has a record of previous credit delinquency", "No record of previous credit delinquency"),
+    ),
+    "AGE": Wording(
+        "age", "Age {value}: {direction} the reference applicant ({reference})", "younger than", "older than"
+    ),
     "RESIDENCIAL_ZIP_3": Wording("home zip code", "Home zip code starts {value} (reference {reference})"),
     "PROFESSIONAL_ZIP_3": Wording("work zip code", "Work zip code starts {value} (reference {reference})"),
-}  # fmt: skip
+}
 
 
 def wording(column: str) -> Wording:
@@ -602,15 +654,28 @@ _GROUP_LABELS = {
     "occupation": "Occupation",
 }
 _SHORT = {
-    "RESIDENCIAL_STATE": "state", "RESIDENCIAL_CITY": "city", "RESIDENCIAL_BOROUGH": "borough",
-    "RESIDENCIAL_ZIP_3": "zip", "PROFESSIONAL_STATE": "state", "PROFESSIONAL_CITY": "city",
-    "PROFESSIONAL_BOROUGH": "borough", "PROFESSIONAL_ZIP_3": "zip", "STATE_OF_BIRTH": "state",
-    "CITY_OF_BIRTH": "city", "RESIDENCIAL_PHONE_AREA_CODE": "area code",
-    "PROFESSIONAL_PHONE_AREA_CODE": "area code", "PROFESSION_CODE": "profession code",
+    "RESIDENCIAL_STATE": "state",
+    "RESIDENCIAL_CITY": "city",
+    "RESIDENCIAL_BOROUGH": "borough",
+    "RESIDENCIAL_ZIP_3": "zip",
+    "PROFESSIONAL_STATE": "state",
+    "PROFESSIONAL_CITY": "city",
+    "PROFESSIONAL_BOROUGH": "borough",
+    "PROFESSIONAL_ZIP_3": "zip",
+    "STATE_OF_BIRTH": "state",
+    "CITY_OF_BIRTH": "city",
+    "RESIDENCIAL_PHONE_AREA_CODE": "area code",
+    "PROFESSIONAL_PHONE_AREA_CODE": "area code",
+    "PROFESSION_CODE": "profession code",
     "OCCUPATION_TYPE": "occupation type code",
-}  # fmt: skip
-_CARD_NAMES = {"FLAG_VISA": "VISA", "FLAG_MASTERCARD": "MASTERCARD", "FLAG_DINERS": "DINERS",
-               "FLAG_AMERICAN_EXPRESS": "AMERICAN EXPRESS", "FLAG_OTHER_CARDS": "other"}  # fmt: skip
+}
+_CARD_NAMES = {
+    "FLAG_VISA": "VISA",
+    "FLAG_MASTERCARD": "MASTERCARD",
+    "FLAG_DINERS": "DINERS",
+    "FLAG_AMERICAN_EXPRESS": "AMERICAN EXPRESS",
+    "FLAG_OTHER_CARDS": "other",
+}
 
 
 def describe_group(group: str, values: Mapping[str, object], reference: Mapping[str, object]) -> str:

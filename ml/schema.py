@@ -48,9 +48,34 @@ TEXT_MAX_LENGTH = 120  # free text (cities, boroughs, zip prefixes): the longest
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
 
 BRAZILIAN_STATES = (
-    "AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",
-    "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO",
-)  # fmt: skip
+    "AC",
+    "AL",
+    "AM",
+    "AP",
+    "BA",
+    "CE",
+    "DF",
+    "ES",
+    "GO",
+    "MA",
+    "MG",
+    "MS",
+    "MT",
+    "PA",
+    "PB",
+    "PE",
+    "PI",
+    "PR",
+    "RJ",
+    "RN",
+    "RO",
+    "RR",
+    "RS",
+    "SC",
+    "SE",
+    "SP",
+    "TO",
+)
 YES_NO = ("Y", "N")
 ZERO_ONE = ("0", "1")
 ZIP_ARTEFACTS = ("#DIV/0!", "NUL")
@@ -64,10 +89,20 @@ LABEL_ALIASES = ("TARGET_LABEL_BAD=1", LABEL)
 INPUT_COLUMNS: tuple[Column, ...] = (
     Column(ID_COLUMN, I, "Applicant's key", minimum=0, maximum=10**12, nullable=False),
     Column("CLERK_TYPE", C, "Clerk type (not informed)", allowed=("C",)),
-    Column("PAYMENT_DAY", C, "Day of the month chosen for bill payment",
-           allowed=("1", "5", "10", "15", "20", "25"), nullable=False),
-    Column("APPLICATION_SUBMISSION_TYPE", C, "Application submitted via the internet or in person",
-           allowed=("Web", "Carga", "0"), nullable=False),
+    Column(
+        "PAYMENT_DAY",
+        C,
+        "Day of the month chosen for bill payment",
+        allowed=("1", "5", "10", "15", "20", "25"),
+        nullable=False,
+    ),
+    Column(
+        "APPLICATION_SUBMISSION_TYPE",
+        C,
+        "Application submitted via the internet or in person",
+        allowed=("Web", "Carga", "0"),
+        nullable=False,
+    ),
     Column("QUANT_ADDITIONAL_CARDS", I, "Additional cards asked for", minimum=0, maximum=10),
     Column("POSTAL_ADDRESS_TYPE", C, "Postal address is home or other", allowed=("1", "2")),
     Column("SEX", C, "Sex", allowed=("M", "F", "N")),
@@ -117,7 +152,7 @@ INPUT_COLUMNS: tuple[Column, ...] = (
     Column("AGE", I, "Age at application", minimum=0, maximum=120, nullable=False),
     Column("RESIDENCIAL_ZIP_3", T, "First three digits of the home zip code", missing_tokens=ZIP_ARTEFACTS),
     Column("PROFESSIONAL_ZIP_3", T, "First three digits of the work zip code", missing_tokens=ZIP_ARTEFACTS),
-)  # fmt: skip
+)
 
 LABEL_COLUMN = Column(LABEL, C, "Target: 1 = bad, 0 = good", allowed=ZERO_ONE, nullable=False)
 

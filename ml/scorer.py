@@ -530,8 +530,14 @@ class _Builder:
             width = plan["width"]
             mean = scaler.mean_ if scaler is not None else np.zeros(width)
             scale = scaler.scale_ if scaler is not None else np.ones(width)
-            return _Member(**plan, kind="linear", mean=np.asarray(mean), scale=np.asarray(scale),
-                           coef=np.asarray(model.coef_[0], dtype=float), intercept=float(model.intercept_[0]))  # fmt: skip
+            return _Member(
+                **plan,
+                kind="linear",
+                mean=np.asarray(mean),
+                scale=np.asarray(scale),
+                coef=np.asarray(model.coef_[0], dtype=float),
+                intercept=float(model.intercept_[0]),
+            )
         raise NotCompilableError(f"cannot compile the model {type(model).__name__}")
 
     def _plan(self, columns: list[_Column]) -> dict[str, Any]:
@@ -586,13 +592,17 @@ class _Builder:
         columns = [str(c) for c in steps[0].feature_names_in_]
         match steps:
             case [KeyCodes() as codes, TargetEncoder() as target]:
-                return [self._keyed(c, codes.vocabulary_[c], _through(codes.vocabulary_[c], _target_table(target, j)))
-                        for j, c in enumerate(columns)]  # fmt: skip
+                return [
+                    self._keyed(c, codes.vocabulary_[c], _through(codes.vocabulary_[c], _target_table(target, j)))
+                    for j, c in enumerate(columns)
+                ]
             case [KeyCodes() as codes]:
                 return [self._keyed(c, codes.vocabulary_[c], _through(codes.vocabulary_[c], float)) for c in columns]
             case [FrequencyEncoder() as frequency]:
-                return [self._keyed(c, {v: 0.0 for v in frequency.shares_[c]}, _frequency_table(frequency, c))
-                        for c in columns]  # fmt: skip
+                return [
+                    self._keyed(c, {v: 0.0 for v in frequency.shares_[c]}, _frequency_table(frequency, c))
+                    for c in columns
+                ]
             case [QuantileCodes() as bins, TargetEncoder() as target]:
                 return [_binned(c, bins.edges_[c], _target_table(target, j)) for j, c in enumerate(columns)]
             case [MonotoneRates() as rates]:

@@ -47,10 +47,17 @@ class Economics:
     cost_of_funds: float = 0.0
 
     def __post_init__(self) -> None:
-        positive = {"exposure": self.exposure, "margin": self.margin, "income_multiple": self.income_multiple,
-                    "exposure_cap": self.exposure_cap}  # fmt: skip
-        not_negative = {"loss_given_default": self.loss_given_default, "cost_of_funds": self.cost_of_funds,
-                        "cost_per_application": self.cost_per_application}  # fmt: skip
+        positive = {
+            "exposure": self.exposure,
+            "margin": self.margin,
+            "income_multiple": self.income_multiple,
+            "exposure_cap": self.exposure_cap,
+        }
+        not_negative = {
+            "loss_given_default": self.loss_given_default,
+            "cost_of_funds": self.cost_of_funds,
+            "cost_per_application": self.cost_per_application,
+        }
         for name, value in positive.items():
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
@@ -102,8 +109,9 @@ def loan_value(bad: npt.ArrayLike, exposure: npt.ArrayLike, economics: Economics
     return np.where(np.asarray(bad, dtype=bool), bad_value, good_value)
 
 
-def book_outcomes(approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike,
-                  economics: Economics) -> np.ndarray:  # fmt: skip
+def book_outcomes(
+    approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike, economics: Economics
+) -> np.ndarray:
     """Profit booked on each applicant: the loan's value where approved, less the cost of applying."""
     value = loan_value(bad, exposure, economics)
     return np.where(np.asarray(approved, dtype=bool), value, 0.0) - economics.cost_per_application
@@ -114,8 +122,9 @@ def approve(probability_bad: npt.ArrayLike, threshold: float) -> np.ndarray:
     return np.asarray(probability_bad, dtype=float) < threshold
 
 
-def policy_outcome(approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike,
-                   economics: Economics) -> dict[str, Any]:  # fmt: skip
+def policy_outcome(
+    approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike, economics: Economics
+) -> dict[str, Any]:
     """Counts and money of one set of decisions."""
     approved, bad = np.asarray(approved, dtype=bool), np.asarray(bad, dtype=bool)
     applicants, n_approved = len(bad), int(approved.sum())
@@ -152,8 +161,14 @@ def uplift_captured(profit: float, approve_all: float, oracle: float) -> float |
     return (profit - approve_all) / ceiling if ceiling > 0 else None
 
 
-def simulate(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike, *,
-             threshold: float, economics: Economics) -> dict[str, Any]:  # fmt: skip
+def simulate(
+    probability_bad: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    exposure: npt.ArrayLike,
+    *,
+    threshold: float,
+    economics: Economics,
+) -> dict[str, Any]:
     """The summary of one run: the policy at ``threshold`` beside approve-everyone and the oracle."""
     outcome = policy_outcome(approve(probability_bad, threshold), bad, exposure, economics)
     everyone, oracle = approve_all_profit(bad, exposure, economics), oracle_profit(bad, exposure, economics)
@@ -174,8 +189,13 @@ def simulate(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.A
 # -- every cut-off at once -----------------------------------------------------------------------
 
 
-def profit_curve(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike,
-                 economics: Economics, thresholds: npt.ArrayLike | None = None) -> pd.DataFrame:  # fmt: skip
+def profit_curve(
+    probability_bad: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    exposure: npt.ArrayLike,
+    economics: Economics,
+    thresholds: npt.ArrayLike | None = None,
+) -> pd.DataFrame:
     """The outcome of every cut-off: by default each distinct probability, and 1 (approve everyone).
 
     One sort and cumulative sums, so the whole sweep costs about as much as one cut-off.
@@ -193,14 +213,16 @@ def profit_curve(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, exposure: n
     bads_approved = np.concatenate([[0.0], np.cumsum(bads)])[approved]
     with np.errstate(invalid="ignore", divide="ignore"):
         bad_rate_approved = np.where(approved > 0, bads_approved / approved, np.nan)
-    return pd.DataFrame({
-        "threshold": thresholds,
-        "approved": approved,
-        "approval_rate": approved / max(len(probability), 1),
-        "bad_rate_approved": bad_rate_approved,
-        "profit": profit,
-        "profit_per_applicant": profit / max(len(probability), 1),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "approved": approved,
+            "approval_rate": approved / max(len(probability), 1),
+            "bad_rate_approved": bad_rate_approved,
+            "profit": profit,
+            "profit_per_applicant": profit / max(len(probability), 1),
+        }
+    )
 
 
 # -- choosing the cut-off on validation predictions ----------------------------------------------
@@ -231,9 +253,16 @@ def _grid_profit(bins: np.ndarray, value: np.ndarray, weights: np.ndarray, n_gri
     return np.cumsum(per_bin)[:n_grid]
 
 
-def choose_threshold(probability_bad: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike,
-                     economics: Economics, *, n_boot: int = 400, random_state: int = 0,
-                     grid: npt.ArrayLike = THRESHOLD_GRID) -> ThresholdChoice:  # fmt: skip
+def choose_threshold(
+    probability_bad: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    exposure: npt.ArrayLike,
+    economics: Economics,
+    *,
+    n_boot: int = 400,
+    random_state: int = 0,
+    grid: npt.ArrayLike = THRESHOLD_GRID,
+) -> ThresholdChoice:
     """The profit-maximising cut-off on validation predictions: the median of bootstrap argmaxes.
 
     The raw profit curve is noisy near its top, and its argmax jumps with a few applicants
@@ -273,16 +302,24 @@ def threshold_choice_for(*, validation: pd.DataFrame, economics: Economics, **op
     if validation.empty or validation[schema.LABEL].nunique() < 2:
         return None
     exposure = economics.exposures(validation[INCOME_COLUMN], len(validation))
-    return choose_threshold(validation["probability_bad"].to_numpy(), validation[schema.LABEL].to_numpy(), exposure,
-                            economics, **options)  # fmt: skip
+    return choose_threshold(
+        validation["probability_bad"].to_numpy(), validation[schema.LABEL].to_numpy(), exposure, economics, **options
+    )
 
 
 # -- uncertainty ---------------------------------------------------------------------------------
 
 
-def bootstrap_intervals(approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: npt.ArrayLike,
-                        economics: Economics, *, n_boot: int = 1000, level: float = 0.95,
-                        random_state: int = 0) -> dict[str, dict[str, float | None]]:  # fmt: skip
+def bootstrap_intervals(
+    approved: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    exposure: npt.ArrayLike,
+    economics: Economics,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    random_state: int = 0,
+) -> dict[str, dict[str, float | None]]:
     """Percentile intervals of profit and of the references, resampling applicants.
 
     The decisions are held fixed: this is the uncertainty of measuring them on a test set of this
@@ -290,9 +327,14 @@ def bootstrap_intervals(approved: npt.ArrayLike, bad: npt.ArrayLike, exposure: n
     """
     value = loan_value(bad, exposure, economics)
     cost = economics.cost_per_application
-    columns = np.stack([np.where(np.asarray(approved, dtype=bool), value, 0.0) - cost,  # the policy
-                        value - cost,  # approve everyone
-                        np.where(value > 0, value, 0.0) - cost], axis=1)  # the oracle  # fmt: skip
+    columns = np.stack(
+        [
+            np.where(np.asarray(approved, dtype=bool), value, 0.0) - cost,  # the policy
+            value - cost,  # approve everyone
+            np.where(value > 0, value, 0.0) - cost,
+        ],
+        axis=1,
+    )  # the oracle
     n = len(value)
     rng = np.random.default_rng(random_state)
     totals = np.empty((n_boot, 3))
@@ -369,8 +411,14 @@ def age_bands(age: pd.Series) -> pd.Series:
     return bands.cat.add_categories("missing").fillna("missing")
 
 
-def fairness_table(group: pd.Series, approved: npt.ArrayLike, bad: npt.ArrayLike, *,
-                   min_reference_share: float = 0.05, min_flag_applicants: int = 50) -> pd.DataFrame:  # fmt: skip
+def fairness_table(
+    group: pd.Series,
+    approved: npt.ArrayLike,
+    bad: npt.ArrayLike,
+    *,
+    min_reference_share: float = 0.05,
+    min_flag_applicants: int = 50,
+) -> pd.DataFrame:
     """Approval and bad rates by group, with the adverse impact ratio.
 
     The ratio is a group's approval rate over the reference group's: the highest approval rate
@@ -380,13 +428,16 @@ def fairness_table(group: pd.Series, approved: npt.ArrayLike, bad: npt.ArrayLike
     Groups keep the order of a categorical ``group`` (else sorted), with ``missing`` last.
     """
     labels = group.astype(object).where(group.notna(), "missing").astype(str)
-    frame = pd.DataFrame({"group": labels.to_numpy(), "approved": np.asarray(approved, dtype=bool),
-                          "bad": np.asarray(bad, dtype=bool)})  # fmt: skip
+    frame = pd.DataFrame(
+        {"group": labels.to_numpy(), "approved": np.asarray(approved, dtype=bool), "bad": np.asarray(bad, dtype=bool)}
+    )
     frame["bad_approved"] = frame["bad"] & frame["approved"]
     table = frame.groupby("group").agg(
-        applicants=("approved", "size"), approved=("approved", "sum"), bads=("bad", "sum"),
+        applicants=("approved", "size"),
+        approved=("approved", "sum"),
+        bads=("bad", "sum"),
         bads_approved=("bad_approved", "sum"),
-    )  # fmt: skip
+    )
     table = table.reindex(_group_order(group, table.index))
     table["share_of_applicants"] = table["applicants"] / table["applicants"].sum()
     table["approval_rate"] = table["approved"] / table["applicants"]
@@ -443,8 +494,15 @@ def proxy_strength(proxies: dict[str, pd.Series], attributes: dict[str, pd.Serie
     for proxy, proxy_values in proxies.items():
         for attribute, attribute_values in attributes.items():
             v = cramers_v(proxy_values, attribute_values)
-            rows.append({"input": proxy, "attribute": attribute, "distinct_values": int(proxy_values.nunique()),
-                         "cramers_v": round(v, 4), "strength": association_strength(v)})  # fmt: skip
+            rows.append(
+                {
+                    "input": proxy,
+                    "attribute": attribute,
+                    "distinct_values": int(proxy_values.nunique()),
+                    "cramers_v": round(v, 4),
+                    "strength": association_strength(v),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -473,8 +531,9 @@ class SimulationReport:
     decisions: pd.DataFrame  # one row an applicant: ID_CLIENT, probability_bad, score, decision, bad, exposure, profit
 
 
-def simulation_report(scored: pd.DataFrame, *, threshold: float, economics: Economics, n_boot: int = 1000,
-                      random_state: int = 0) -> SimulationReport:  # fmt: skip
+def simulation_report(
+    scored: pd.DataFrame, *, threshold: float, economics: Economics, n_boot: int = 1000, random_state: int = 0
+) -> SimulationReport:
     """Everything a run reports, from the test applicants with ``probability_bad``, ``score`` and the label.
 
     ``scored`` also carries the inputs the fairness report groups by (``SEX``, ``AGE``...) where present.
@@ -491,15 +550,24 @@ def simulation_report(scored: pd.DataFrame, *, threshold: float, economics: Econ
         "profit_curve": curve_for_report(profit_curve(probability, bad, exposure, economics, REPORT_THRESHOLDS)),
         "roc": roc_points(probability, bad),
         "score_distributions": score_distributions(scored["score"], bad),
-        "policy": {"threshold": threshold, "break_even": economics.break_even,
-                   "false_positive_rate": _rate(~approved & ~bad, ~bad),
-                   "true_positive_rate": _rate(~approved & bad, bad)},  # fmt: skip
+        "policy": {
+            "threshold": threshold,
+            "break_even": economics.break_even,
+            "false_positive_rate": _rate(~approved & ~bad, ~bad),
+            "true_positive_rate": _rate(~approved & bad, bad),
+        },
     }
-    decisions = pd.DataFrame({
-        schema.ID_COLUMN: scored[schema.ID_COLUMN].to_numpy(), "probability_bad": probability,
-        "score": scored["score"].to_numpy(), "decision": np.where(approved, "approve", "decline"), "bad": bad,
-        "exposure": exposure, "profit": book_outcomes(approved, bad, exposure, economics),
-    })  # fmt: skip
+    decisions = pd.DataFrame(
+        {
+            schema.ID_COLUMN: scored[schema.ID_COLUMN].to_numpy(),
+            "probability_bad": probability,
+            "score": scored["score"].to_numpy(),
+            "decision": np.where(approved, "approve", "decline"),
+            "bad": bad,
+            "exposure": exposure,
+            "profit": book_outcomes(approved, bad, exposure, economics),
+        }
+    )
     return SimulationReport(
         summary=summary,
         intervals=bootstrap_intervals(approved, bad, exposure, economics, n_boot=n_boot, random_state=random_state),
@@ -519,8 +587,9 @@ def _hindsight(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "hindsight_threshold": float(best["threshold"]),
         "hindsight_profit": float(best["profit"]),
-        "hindsight_uplift_captured": uplift_captured(float(best["profit"]), summary["profit_approve_all"],
-                                                     summary["profit_oracle"]),  # fmt: skip
+        "hindsight_uplift_captured": uplift_captured(
+            float(best["profit"]), summary["profit_approve_all"], summary["profit_oracle"]
+        ),
     }
 
 

@@ -33,12 +33,21 @@ def profit_chart(summary: dict[str, Any], charts: dict[str, Any]) -> bytes:
     ax.axhline(summary["profit_per_applicant_approve_all"], color="grey", linestyle="--", label="approve everyone")
     ax.axhline(summary["profit_per_applicant_oracle"], color="green", linestyle=":", label="oracle (the ceiling)")
     ax.axvline(summary["threshold"], color="red", label=f"policy cut-off {summary['threshold']:.3f}")
-    ax.axvline(charts["policy"]["break_even"], color="orange", linestyle="-.", linewidth=0.8,
-               label=f"break-even probability {charts['policy']['break_even']:.2f}")  # fmt: skip
+    ax.axvline(
+        charts["policy"]["break_even"],
+        color="orange",
+        linestyle="-.",
+        linewidth=0.8,
+        label=f"break-even probability {charts['policy']['break_even']:.2f}",
+    )
     low = min(summary["profit_per_applicant_approve_all"], min(curve["profit_per_applicant"]))
-    ax.set(xlabel="cut-off: probability of default at which an applicant is declined",
-           ylabel="profit per applicant", title="Profit by cut-off", xlim=(0, 0.7),
-           ylim=(low - 10, summary["profit_per_applicant_oracle"] + 10))  # fmt: skip
+    ax.set(
+        xlabel="cut-off: probability of default at which an applicant is declined",
+        ylabel="profit per applicant",
+        title="Profit by cut-off",
+        xlim=(0, 0.7),
+        ylim=(low - 10, summary["profit_per_applicant_oracle"] + 10),
+    )
     ax.legend(loc="center right", fontsize=8)
     return _png(fig)
 
@@ -49,8 +58,13 @@ def roc_chart(summary: dict[str, Any], charts: dict[str, Any]) -> bytes:
     ax.plot(roc["false_positive_rate"], roc["true_positive_rate"], label=f"model (ROC AUC {roc['roc_auc']:.3f})")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
     if policy["false_positive_rate"] is not None and policy["true_positive_rate"] is not None:
-        ax.plot([policy["false_positive_rate"]], [policy["true_positive_rate"]], "o", color="red",
-                label="the policy cut-off")  # fmt: skip
+        ax.plot(
+            [policy["false_positive_rate"]],
+            [policy["true_positive_rate"]],
+            "o",
+            color="red",
+            label="the policy cut-off",
+        )
     ax.set(xlabel="goods declined (false positive rate)", ylabel="bads declined (true positive rate)", title="ROC")
     ax.legend(loc="lower right")
     return _png(fig)
@@ -84,11 +98,13 @@ def _fairness_bars(ax: Axes, name: str, rows: list[dict[str, Any]], four_fifths:
     labels = [f"{row['group']}{' (small)' if row['small_group'] else ''}" for row in rows]
     rates = [row["approval_rate"] for row in rows]
     # Red: below four fifths of the reference; grey: too small a group to judge.
-    colours = ["#c0392b" if row["below_four_fifths"] else "#b0b0b0" if row["small_group"] else "#417690"
-               for row in rows]  # fmt: skip
+    colours = [
+        "#c0392b" if row["below_four_fifths"] else "#b0b0b0" if row["small_group"] else "#417690" for row in rows
+    ]
     ax.bar(labels, rates, color=colours)
-    reference = max((r["approval_rate"] / r["adverse_impact_ratio"] for r in rows if r["adverse_impact_ratio"]),
-                    default=None)  # fmt: skip
+    reference = max(
+        (r["approval_rate"] / r["adverse_impact_ratio"] for r in rows if r["adverse_impact_ratio"]), default=None
+    )
     if reference:
         ax.axhline(reference * four_fifths, color="grey", linestyle="--", label="four fifths of the reference")
         ax.legend(loc="lower right", fontsize=8)

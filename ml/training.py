@@ -235,16 +235,21 @@ def _refit_all(
     on the model fitted without it; from here on it is no longer unseen.
     """
     X, y = features_and_label(frame)
-    progress(f"refitting {best} on all {len(frame)} labelled rows (holdout included): {config.n_splits}-fold "
-             "cross-validation over them for its sigmoid, then the fit")  # fmt: skip
+    progress(
+        f"refitting {best} on all {len(frame)} labelled rows (holdout included): {config.n_splits}-fold "
+        "cross-validation over them for its sigmoid, then the fit"
+    )
     # Its final fit on every row runs beside the folds (cv.model), as a single candidate's does.
     cv = _cross_validate_candidate(best, config.excluded, X, y, config, on_fold, fit_all=True)
     progress(f"{best} over all labelled rows: {_describe(cv)}")
     model = fit_calibrated(best, X, y, config, cv)
     on_fold()
-    refit = {"rows": len(frame), "cv_metrics": cv.summary(),
-             "calibration": REFIT_CALIBRATION.format(folds=config.n_splits, rows=len(frame)),
-             "holdout_metrics": "of the model fitted on the development rows, before the refit"}  # fmt: skip
+    refit = {
+        "rows": len(frame),
+        "cv_metrics": cv.summary(),
+        "calibration": REFIT_CALIBRATION.format(folds=config.n_splits, rows=len(frame)),
+        "holdout_metrics": "of the model fitted on the development rows, before the refit",
+    }
     return model, cv, refit
 
 
@@ -291,8 +296,12 @@ def _variants(
     if config.monotone:
         free = _cross_validate_candidate(best, config.excluded, X, y, replace(config, monotone=()), on_fold)
         progress(f"{best} without monotone constraints: {_describe(free)}")
-        rows.append({**_row(f"{best} without monotone constraints", free, best=False, excluded=config.excluded),
-                     "monotone": "none"})  # fmt: skip
+        rows.append(
+            {
+                **_row(f"{best} without monotone constraints", free, best=False, excluded=config.excluded),
+                "monotone": "none",
+            }
+        )
     if config.excluded:
         with_excluded = _cross_validate_candidate(best, (), X, y, config, on_fold)
         progress(f"{best} with {', '.join(config.excluded)} included: {_describe(with_excluded)}")
@@ -340,8 +349,13 @@ def _describe(cv: CrossValidation) -> str:
 
 
 def _row(name: str, cv: CrossValidation, *, best: bool, excluded: Sequence[str]) -> dict[str, Any]:
-    return {"candidate": name, **cv.summary(), "chosen": best, "excluded": ", ".join(excluded) or "none",
-            "monotone": "as configured"}  # fmt: skip
+    return {
+        "candidate": name,
+        **cv.summary(),
+        "chosen": best,
+        "excluded": ", ".join(excluded) or "none",
+        "monotone": "as configured",
+    }
 
 
 def _comparison_table(results: dict[str, CrossValidation], best: str, config: TrainingConfig) -> pd.DataFrame:
@@ -360,10 +374,12 @@ def fit_calibrated(name: str, X: pd.DataFrame, y: pd.Series, config: TrainingCon
     requirements.txt; ml/tests/test_training.py checks the result equals ``CalibratedClassifierCV.fit``'s).
     The candidate's fit on all rows is ``cv.model`` where the cross-validation made it beside the folds.
     """
-    candidate = make_candidate(name, excluded=config.excluded, random_state=config.random_state,
-                               monotone=dict(config.monotone))  # fmt: skip
-    calibrated = CalibratedClassifierCV(candidate, method="sigmoid", cv=config.folds(), n_jobs=config.n_jobs,
-                                        ensemble=False)  # fmt: skip
+    candidate = make_candidate(
+        name, excluded=config.excluded, random_state=config.random_state, monotone=dict(config.monotone)
+    )
+    calibrated = CalibratedClassifierCV(
+        candidate, method="sigmoid", cv=config.folds(), n_jobs=config.n_jobs, ensemble=False
+    )
     if len(cv.out_of_fold_response) != len(y):
         raise ValueError(f"the cross-validation predicted {len(cv.out_of_fold_response)} rows, not the {len(y)} given")
     # Fitted beside the folds when the cross-validation was asked to (a single candidate: it is the choice).

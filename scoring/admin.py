@@ -88,23 +88,61 @@ def _figure_path(version: ModelVersion, role: str) -> Path | None:
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyAdmin):
-    list_display = ["version", "algorithm", "role", "cv_roc_auc", "holdout_roc_auc", "policy_threshold",
-                    "created_at", "realised"]  # fmt: skip
+    list_display = [
+        "version",
+        "algorithm",
+        "role",
+        "cv_roc_auc",
+        "holdout_roc_auc",
+        "policy_threshold",
+        "created_at",
+        "realised",
+    ]
     list_filter = ["is_active", "is_challenger", "algorithm"]
     actions = ["activate", "make_challenger", "stop_challenger"]
     change_form_template = "admin/scoring/modelversion/change_form.html"
     fieldsets = [
-        (None, {"fields": ["version", "algorithm", "role", "policy_threshold", "threshold_choice_table",
-                           "created_at", "activated_at", "challenger_since"]}),
-        ("How well it predicts", {"fields": ["cv_metrics_table", "holdout_metrics_table", "refit_table",
-                                             "comparison_table", "realised"]}),
-        ("What it looks at", {"fields": ["importance_chart", "figures", "features_list", "excluded_list",
-                                         "monotone_list"]}),
-        ("How it was made", {"fields": ["hyperparameters_table", "rows_table", "random_state", "training_time",
-                                        "data_source", "data_sha256", "artifact_path", "artifact_sha256",
-                                        "library_versions_table"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "version",
+                    "algorithm",
+                    "role",
+                    "policy_threshold",
+                    "threshold_choice_table",
+                    "created_at",
+                    "activated_at",
+                    "challenger_since",
+                ]
+            },
+        ),
+        (
+            "How well it predicts",
+            {"fields": ["cv_metrics_table", "holdout_metrics_table", "refit_table", "comparison_table", "realised"]},
+        ),
+        (
+            "What it looks at",
+            {"fields": ["importance_chart", "figures", "features_list", "excluded_list", "monotone_list"]},
+        ),
+        (
+            "How it was made",
+            {
+                "fields": [
+                    "hyperparameters_table",
+                    "rows_table",
+                    "random_state",
+                    "training_time",
+                    "data_source",
+                    "data_sha256",
+                    "artifact_path",
+                    "artifact_sha256",
+                    "library_versions_table",
+                ]
+            },
+        ),
         ("Model card", {"fields": ["card"]}),
-    ]  # fmt: skip
+    ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
     @admin.display(description="role", ordering="-is_active")
@@ -112,17 +150,22 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         if obj.is_active:
             return "champion (active: makes every decision)"
         if obj.is_challenger:
-            return format_html('challenger (scores in shadow) · <a href="{}">comparison</a>',
-                               reverse("admin:scoring-challenger"))  # fmt: skip
+            return format_html(
+                'challenger (scores in shadow) · <a href="{}">comparison</a>', reverse("admin:scoring-challenger")
+            )
         return "-"
 
     @admin.display(description="refitted on every labelled row")
     def refit_table(self, obj: ModelVersion) -> str:
         if not obj.refit:
             return "No: the artifact was fitted on the development rows only; the holdout is unseen."
-        labels = {"rows": "labelled rows fitted (holdout included)", "cv_metrics": "cross-validated over them",
-                  "calibration": "calibration", "holdout_metrics": "the holdout figures above are",
-                  **admin_html.METRIC_LABELS}  # fmt: skip
+        labels = {
+            "rows": "labelled rows fitted (holdout included)",
+            "cv_metrics": "cross-validated over them",
+            "calibration": "calibration",
+            "holdout_metrics": "the holdout figures above are",
+            **admin_html.METRIC_LABELS,
+        }
         return admin_html.key_value_table(obj.refit, labels)
 
     @admin.display(description="CV ROC AUC")
@@ -165,8 +208,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="ROC and calibration")
     def figures(self, obj: ModelVersion) -> str:
-        images = [(reverse("admin:scoring_modelversion_figure", args=[obj.pk, role]), role)
-                  for role in ("roc", "calibration") if _figure_path(obj, role)]  # fmt: skip
+        images = [
+            (reverse("admin:scoring_modelversion_figure", args=[obj.pk, role]), role)
+            for role in ("roc", "calibration")
+            if _figure_path(obj, role)
+        ]
         if not images:
             return "No figures were kept for this version (they are written beside the artifact at training)."
         return format_html_join("", "<img class='figure' src='{}' alt='{} chart'>", images)
@@ -212,10 +258,16 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         return format_html("<div class='model-card'>{}</div>", admin_html.model_card_html(obj.model_card, figure_url))
 
     def get_urls(self) -> list[Any]:
-        figure = path("<int:pk>/figure/<str:role>.png", self.admin_site.admin_view(self.figure_view),
-                      name="scoring_modelversion_figure")  # fmt: skip
-        performance = path("<int:pk>/performance/", self.admin_site.admin_view(self.performance_view),
-                           name="scoring_modelversion_performance")  # fmt: skip
+        figure = path(
+            "<int:pk>/figure/<str:role>.png",
+            self.admin_site.admin_view(self.figure_view),
+            name="scoring_modelversion_figure",
+        )
+        performance = path(
+            "<int:pk>/performance/",
+            self.admin_site.admin_view(self.performance_view),
+            name="scoring_modelversion_performance",
+        )
         return [figure, performance, *super().get_urls()]
 
     def performance_view(self, request: HttpRequest, pk: int) -> TemplateResponse:
@@ -224,11 +276,19 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         if version is None or not self.has_view_permission(request):
             raise Http404("No such model version.")
         report = model_version_performance(model_version=version)
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": version,
-                   "title": f"Realised performance of {version.version}", "report": report,
-                   "chart": admin_html.calibration_svg(report["calibration"]),
-                   "economics": "; ".join(f"{admin_html.KEY_LABELS.get(key, key)} {admin_html.plain(value)}"
-                                          for key, value in report["profit"]["economics"].items() if value)}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": version,
+            "title": f"Realised performance of {version.version}",
+            "report": report,
+            "chart": admin_html.calibration_svg(report["calibration"]),
+            "economics": "; ".join(
+                f"{admin_html.KEY_LABELS.get(key, key)} {admin_html.plain(value)}"
+                for key, value in report["profit"]["economics"].items()
+                if value
+            ),
+        }
         return TemplateResponse(request, "admin/scoring/modelversion/performance.html", context)
 
     def figure_view(self, request: HttpRequest, pk: int, role: str) -> FileResponse:
@@ -249,15 +309,22 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Model {version.version} is already the active one; nothing changed.")
             return None
         if request.POST.get("confirm") != "yes":
-            context = {**self.admin_site.each_context(request), "version": version, "opts": self.model._meta,
-                       "active": ModelVersion.objects.filter(is_active=True).first(),
-                       "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+            context = {
+                **self.admin_site.each_context(request),
+                "version": version,
+                "opts": self.model._meta,
+                "active": ModelVersion.objects.filter(is_active=True).first(),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
             return TemplateResponse(request, "admin/scoring/modelversion/activate_confirm.html", context)
         promoted = version.is_challenger
         model_version_activate(model_version=version)
-        self.message_user(request, f"{version.version} is now the active model"
-                                   f"{' (promoted from challenger: there is no challenger now)' if promoted else ''}.",
-                          messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request,
+            f"{version.version} is now the active model"
+            f"{' (promoted from challenger: there is no challenger now)' if promoted else ''}.",
+            messages.SUCCESS,
+        )
         return None
 
     @admin.action(description="Make the selected version the challenger (scored in shadow)", permissions=["manage"])
@@ -267,8 +334,12 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             return None
         version = queryset.get()
         if version.is_active:
-            self.message_user(request, f"{version.version} is the active model, the champion: it cannot also be "
-                                       "its challenger. Nothing changed.", messages.ERROR)  # fmt: skip
+            self.message_user(
+                request,
+                f"{version.version} is the active model, the champion: it cannot also be "
+                "its challenger. Nothing changed.",
+                messages.ERROR,
+            )
             return None
         if version.is_challenger:
             self.message_user(request, f"{version.version} is already the challenger; nothing changed.")
@@ -281,8 +352,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{exc}. Nothing changed.", messages.ERROR)
             return None
         self.log_change(request, version, "Made the challenger: every new decision is also scored by it in shadow.")
-        self.message_user(request, f"{version.version} is now the challenger: every new decision is also scored by "
-                                   "it in shadow.", messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request,
+            f"{version.version} is now the challenger: every new decision is also scored by it in shadow.",
+            messages.SUCCESS,
+        )
         return None
 
     @admin.action(description="Stop the challenger (no more shadow scores)", permissions=["manage"])
@@ -290,23 +364,34 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         current = queryset.filter(is_challenger=True).first()
         if current is None:
             challenger = ModelVersion.objects.filter(is_challenger=True).first()
-            self.message_user(request, "None of the selected versions is the challenger"
-                                       f"{f' ({challenger.version} is)' if challenger else ''}; nothing changed.")  # fmt: skip
+            self.message_user(
+                request,
+                "None of the selected versions is the challenger"
+                f"{f' ({challenger.version} is)' if challenger else ''}; nothing changed.",
+            )
             return None
         if request.POST.get("confirm") != "yes":
             return self._challenger_confirmation(request, current, "stop_challenger")
         challenger_clear()
         self.log_change(request, current, "Stopped as the challenger; its shadow scores stay on record.")
-        self.message_user(request, f"{current.version} is no longer the challenger; its shadow scores stay on record.",
-                          messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request,
+            f"{current.version} is no longer the challenger; its shadow scores stay on record.",
+            messages.SUCCESS,
+        )
         return None
 
     def _challenger_confirmation(self, request: HttpRequest, version: ModelVersion, action: str) -> TemplateResponse:
-        context = {**self.admin_site.each_context(request), "version": version, "opts": self.model._meta,
-                   "action": action, "active": ModelVersion.objects.filter(is_active=True).first(),
-                   "current": ModelVersion.objects.filter(is_challenger=True).first(),
-                   "shadowed": ShadowScore.objects.filter(challenger=version).count(),
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "version": version,
+            "opts": self.model._meta,
+            "action": action,
+            "active": ModelVersion.objects.filter(is_active=True).first(),
+            "current": ModelVersion.objects.filter(is_challenger=True).first(),
+            "shadowed": ShadowScore.objects.filter(challenger=version).count(),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
         return TemplateResponse(request, "admin/scoring/modelversion/challenger_confirm.html", context)
 
 
@@ -319,8 +404,18 @@ class ApplicantAdmin(ReadOnlyAdmin):
 
 @admin.register(ScoreRequest)
 class ScoreRequestAdmin(ReadOnlyAdmin):
-    list_display = ["id", "external_id", "status", "decision", "score", "probability", "model_version",
-                    "channel", "requested_by", "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "external_id",
+        "status",
+        "decision",
+        "score",
+        "probability",
+        "model_version",
+        "channel",
+        "requested_by",
+        "created_at",
+    ]
     list_filter = ["decision", "status", "channel", "model_version", "created_at"]
     search_fields = ["id", "applicant__external_id"]
     list_select_related = ["model_version", "applicant", "requested_by"]
@@ -337,30 +432,67 @@ class ScoreRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Export the selected requests as CSV")
     def export_csv(self, request: HttpRequest, queryset: QuerySet[ScoreRequest]) -> StreamingHttpResponse:
-        header = ["id", "ID_CLIENT", "status", "decision", "score", "probability_bad", "model_version", "threshold",
-                  "channel", "requested_by", "reasons", "created_at", "finished_at", "record_hash"]  # fmt: skip
+        header = [
+            "id",
+            "ID_CLIENT",
+            "status",
+            "decision",
+            "score",
+            "probability_bad",
+            "model_version",
+            "threshold",
+            "channel",
+            "requested_by",
+            "reasons",
+            "created_at",
+            "finished_at",
+            "record_hash",
+        ]
         rows = (
-            [str(r.id), r.applicant.external_id, r.status, r.decision, r.score, r.probability_bad,
-             r.model_version.version if r.model_version else "", r.threshold, r.channel,
-             r.requested_by.get_username() if r.requested_by else "",
-             "; ".join(reason["text"] for reason in r.reasons), r.created_at.isoformat(),
-             r.finished_at.isoformat() if r.finished_at else "", r.record_hash]
+            [
+                str(r.id),
+                r.applicant.external_id,
+                r.status,
+                r.decision,
+                r.score,
+                r.probability_bad,
+                r.model_version.version if r.model_version else "",
+                r.threshold,
+                r.channel,
+                r.requested_by.get_username() if r.requested_by else "",
+                "; ".join(reason["text"] for reason in r.reasons),
+                r.created_at.isoformat(),
+                r.finished_at.isoformat() if r.finished_at else "",
+                r.record_hash,
+            ]
             for r in queryset.select_related("applicant", "model_version", "requested_by").iterator()
-        )  # fmt: skip
+        )
         response = StreamingHttpResponse(csv_rows(header, rows), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="score-requests.csv"'
         return response
 
 
 class BatchUploadForm(forms.Form):
-    file = forms.FileField(help_text="Original PAKDD format (TAB, no header, latin-1) or CSV with a header row; "
-                                     "either may be gzip-compressed")  # fmt: skip
+    file = forms.FileField(
+        help_text="Original PAKDD format (TAB, no header, latin-1) or CSV with a header row; "
+        "either may be gzip-compressed"
+    )
 
 
 @admin.register(BatchJob)
 class BatchJobAdmin(ReadOnlyAdmin):
-    list_display = ["original_name", "status", "rows", "percent", "rows_per_second", "eta", "model_version",
-                    "uploaded_by", "channel", "created_at"]  # fmt: skip
+    list_display = [
+        "original_name",
+        "status",
+        "rows",
+        "percent",
+        "rows_per_second",
+        "eta",
+        "model_version",
+        "uploaded_by",
+        "channel",
+        "created_at",
+    ]
     list_filter = ["status", "channel", "model_version", "created_at"]
     search_fields = ["id", "original_name", "file_sha256"]
     list_select_related = ["model_version", "uploaded_by"]
@@ -378,15 +510,23 @@ class BatchJobAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
-                                       uploaded_by=request.user, channel=BatchJob.Channel.ADMIN)  # fmt: skip
+                job = batch_job_create(
+                    content=upload.chunks(),
+                    original_name=upload.name or "upload",
+                    uploaded_by=request.user,
+                    channel=BatchJob.Channel.ADMIN,
+                )
             except (DataFormatError, UploadTooLargeError, QueueUnavailableError) as exc:
                 form.add_error("file", f"{upload.name}: {exc}")
             else:
                 self.message_user(request, f"{job.original_name} is queued for scoring.", messages.SUCCESS)
                 return redirect("admin:scoring_batchjob_change", job.pk)
-        context = {**self.admin_site.each_context(request), "title": "Upload a file to score", "form": form,
-                   "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload a file to score",
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(
             request, "admin/scoring/batchjob/upload.html", context, status=400 if form.errors else 200
         )
@@ -440,8 +580,16 @@ class BatchJobAdmin(ReadOnlyAdmin):
 class DriftReportAdmin(ReadOnlyAdmin):
     """Population stability reports: the table and a chart of every index, and each input's bins."""
 
-    list_display = ["created_at", "model_version", "source", "description", "rows", "score_psi", "largest_psi",
-                    "act_on"]  # fmt: skip
+    list_display = [
+        "created_at",
+        "model_version",
+        "source",
+        "description",
+        "rows",
+        "score_psi",
+        "largest_psi",
+        "act_on",
+    ]
     list_filter = ["source", "model_version"]
     list_select_related = ["model_version"]
     change_form_template = "admin/scoring/driftreport/change_form.html"
@@ -455,13 +603,18 @@ class DriftReportAdmin(ReadOnlyAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         active = ModelVersion.objects.filter(is_active=True).only("version", "drift_reference").first()
         if active is not None and not active.drift_reference:
-            self.message_user(request, f"The active model {active.version} was trained before drift references were "
-                                       f"kept: no report can be made until `python manage.py train "
-                                       f"--add-drift-reference {active.version}` adds one.", messages.WARNING)  # fmt: skip
+            self.message_user(
+                request,
+                f"The active model {active.version} was trained before drift references were "
+                f"kept: no report can be made until `python manage.py train "
+                f"--add-drift-reference {active.version}` adds one.",
+                messages.WARNING,
+            )
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:  # fmt: skip
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         record = self.get_object(request, object_id)
         context = {**(extra_context or {})}
         if record is not None:
@@ -477,40 +630,75 @@ def drift_report_context(report: drift.DriftReport) -> dict[str, Any]:
         "report": report,
         "marks": {"watch": 100 * drift.STABLE_BELOW / scale, "act": 100 * drift.ACT_ABOVE / scale},
         "rows": [
-            {"row": row, "width": 100 * row.psi / scale,
-             "bins": [{"label": label, "expected": 100 * e, "actual": 100 * a}
-                      for label, e, a in zip(row.labels, row.expected, row.actual, strict=True)]}
+            {
+                "row": row,
+                "width": 100 * row.psi / scale,
+                "bins": [
+                    {"label": label, "expected": 100 * e, "actual": 100 * a}
+                    for label, e, a in zip(row.labels, row.expected, row.actual, strict=True)
+                ],
+            }
             for row in rows
         ],
-    }  # fmt: skip
+    }
 
 
 class OutcomeUploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a header row: ID_CLIENT or decision_id, bad (1 defaulted, 0 repaid) "
-                                     "and optionally date (YYYY-MM-DD); it may be gzip-compressed")  # fmt: skip
-    note = forms.CharField(max_length=200, required=False, help_text="What the file is, kept with the upload",
-                           validators=[RegexValidator(rf"^[^{schema.CONTROL_CHARACTERS[1:-1]}]*$", "Plain text on one line, please.")])  # fmt: skip
+    file = forms.FileField(
+        help_text="CSV with a header row: ID_CLIENT or decision_id, bad (1 defaulted, 0 repaid) "
+        "and optionally date (YYYY-MM-DD); it may be gzip-compressed"
+    )
+    note = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="What the file is, kept with the upload",
+        validators=[RegexValidator(rf"^[^{schema.CONTROL_CHARACTERS[1:-1]}]*$", "Plain text on one line, please.")],
+    )
     decisions_of = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True).order_by("username"), required=False,
-        empty_label="every client's decisions", label="Match with the decisions of",
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        empty_label="every client's decisions",
+        label="Match with the decisions of",
         help_text="A client's outcomes: match their ID_CLIENT with that client's decisions only "
-                  "(two lenders may use the same ID_CLIENT)",
-    )  # fmt: skip
+        "(two lenders may use the same ID_CLIENT)",
+    )
 
 
 @admin.register(OutcomeUpload)
 class OutcomeUploadAdmin(ReadOnlyAdmin):
     """Outcome uploads: an upload form, the list (read-only), and each upload's counts and listed rows."""
 
-    list_display = ["created_at", "original_name", "note", "applied_rows", "listed_counts", "uploaded_by",
-                    "decisions_of", "channel"]  # fmt: skip
+    list_display = [
+        "created_at",
+        "original_name",
+        "note",
+        "applied_rows",
+        "listed_counts",
+        "uploaded_by",
+        "decisions_of",
+        "channel",
+    ]
     list_filter = ["channel", "created_at"]
     search_fields = ["id", "original_name", "note", "file_sha256"]
     list_select_related = ["uploaded_by", "decisions_of"]
     date_hierarchy = "created_at"
-    fields = ["id", "original_name", "note", "uploaded_by", "decisions_of", "channel", "created_at", "size_bytes",
-              "file_sha256", "applied_rows", "listed_counts", "ignored_columns", "sequence", "record_hash",
-              "listed_table"]  # fmt: skip
+    fields = [
+        "id",
+        "original_name",
+        "note",
+        "uploaded_by",
+        "decisions_of",
+        "channel",
+        "created_at",
+        "size_bytes",
+        "file_sha256",
+        "applied_rows",
+        "listed_counts",
+        "ignored_columns",
+        "sequence",
+        "record_hash",
+        "listed_table",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -523,22 +711,34 @@ class OutcomeUploadAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                stored = outcome_upload_create(content=upload.chunks(), original_name=upload.name or "outcomes",
-                                               uploaded_by=request.user, channel=OutcomeUpload.Channel.ADMIN,
-                                               note=form.cleaned_data["note"],
-                                               decisions_of=form.cleaned_data["decisions_of"])  # fmt: skip
+                stored = outcome_upload_create(
+                    content=upload.chunks(),
+                    original_name=upload.name or "outcomes",
+                    uploaded_by=request.user,
+                    channel=OutcomeUpload.Channel.ADMIN,
+                    note=form.cleaned_data["note"],
+                    decisions_of=form.cleaned_data["decisions_of"],
+                )
             except (DataFormatError, UploadTooLargeError, OutcomesBusyError) as exc:
                 form.add_error("file", f"{upload.name}: {exc}")
             else:
                 listed = sum(n for kind, n in stored.counts.items() if kind != "ambiguous")
-                self.message_user(request, f"{stored.original_name}: {stored.applied:,} of {stored.rows:,} outcomes "
-                                           f"recorded, {listed:,} rows listed.",
-                                  messages.SUCCESS if not listed else messages.WARNING)  # fmt: skip
+                self.message_user(
+                    request,
+                    f"{stored.original_name}: {stored.applied:,} of {stored.rows:,} outcomes "
+                    f"recorded, {listed:,} rows listed.",
+                    messages.SUCCESS if not listed else messages.WARNING,
+                )
                 return redirect("admin:scoring_outcomeupload_change", stored.pk)
-        context = {**self.admin_site.each_context(request), "title": "Upload observed outcomes", "form": form,
-                   "opts": self.model._meta}  # fmt: skip
-        return TemplateResponse(request, "admin/scoring/outcomeupload/upload.html", context,
-                                status=400 if form.errors else 200)  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload observed outcomes",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(
+            request, "admin/scoring/outcomeupload/upload.html", context, status=400 if form.errors else 200
+        )
 
     @admin.display(description="recorded")
     def applied_rows(self, obj: OutcomeUpload) -> str:
@@ -554,18 +754,36 @@ class OutcomeUploadAdmin(ReadOnlyAdmin):
         link = format_html('<p><a href="{}">every listed row (CSV)</a></p>', reverse("outcome-listed", args=[obj.pk]))
         if not rows:
             return mark_safe("<p>Every row was recorded.</p>")  # noqa: S308 - constant markup
-        body = format_html_join("", "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                                ((kind, line, reference, kind, problem) for line, reference, kind, problem in rows))  # fmt: skip
-        return format_html("<table class='records'><thead><tr><th>line</th><th>names</th><th>kind</th>"
-                           "<th>why</th></tr></thead><tbody>{}</tbody></table>{}", body, link)  # fmt: skip
+        body = format_html_join(
+            "",
+            "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((kind, line, reference, kind, problem) for line, reference, kind, problem in rows),
+        )
+        return format_html(
+            "<table class='records'><thead><tr><th>line</th><th>names</th><th>kind</th>"
+            "<th>why</th></tr></thead><tbody>{}</tbody></table>{}",
+            body,
+            link,
+        )
 
 
 @admin.register(ShadowScore)
 class ShadowScoreAdmin(ReadOnlyAdmin):
     """The challenger's shadow scores, beside the champion's decisions; the comparison has a page of its own."""
 
-    list_display = ["created_at", "source", "external_id", "champion", "champion_decision", "champion_probability_text",
-                    "challenger", "challenger_decision", "challenger_probability_text", "agrees", "error"]  # fmt: skip
+    list_display = [
+        "created_at",
+        "source",
+        "external_id",
+        "champion",
+        "champion_decision",
+        "champion_probability_text",
+        "challenger",
+        "challenger_decision",
+        "challenger_probability_text",
+        "agrees",
+        "error",
+    ]
     list_filter = ["challenger", "champion", "champion_decision", "decision"]
     list_select_related = ["challenger", "champion"]
     search_fields = ["external_id", "score_request__id", "job__id"]
@@ -573,11 +791,13 @@ class ShadowScoreAdmin(ReadOnlyAdmin):
     @admin.display(description="decision of")
     def source(self, obj: ShadowScore) -> str:
         if obj.score_request_id:
-            return format_html('<a href="{}">request</a>', reverse("admin:scoring_scorerequest_change",
-                                                                   args=[obj.score_request_id]))  # fmt: skip
+            return format_html(
+                '<a href="{}">request</a>', reverse("admin:scoring_scorerequest_change", args=[obj.score_request_id])
+            )
         where = f"line {obj.line}" if obj.line is not None else f"{obj.decisions:,} rows"
-        return format_html('<a href="{}">bulk job</a>, {}', reverse("admin:scoring_batchjob_change", args=[obj.job_id]),
-                           where)  # fmt: skip
+        return format_html(
+            '<a href="{}">bulk job</a>, {}', reverse("admin:scoring_batchjob_change", args=[obj.job_id]), where
+        )
 
     @admin.display(description="champion's probability", ordering="champion_probability")
     def champion_probability_text(self, obj: ShadowScore) -> str:
@@ -596,18 +816,31 @@ class ShadowScoreAdmin(ReadOnlyAdmin):
         return None if obj.error else obj.decision == obj.champion_decision
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra = {"title": "Shadow scores of the challenger", "subtitle": format_html(
-            'The comparison with the champion: <a href="{}">champion and challenger</a>', reverse("admin:scoring-challenger"))}  # fmt: skip
+        extra = {
+            "title": "Shadow scores of the challenger",
+            "subtitle": format_html(
+                'The comparison with the champion: <a href="{}">champion and challenger</a>',
+                reverse("admin:scoring-challenger"),
+            ),
+        }
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
 
 class ComparisonForm(forms.Form):
     """Which pair of versions, and when: the comparison page's filters (all optional)."""
 
-    challenger = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), to_field_name="version", required=False,
-                                        empty_label="the challenger now, else the last that scored")  # fmt: skip
-    champion = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), to_field_name="version", required=False,
-                                      empty_label="the champion of its latest shadow score")  # fmt: skip
+    challenger = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.all(),
+        to_field_name="version",
+        required=False,
+        empty_label="the challenger now, else the last that scored",
+    )
+    champion = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.all(),
+        to_field_name="version",
+        required=False,
+        empty_label="the champion of its latest shadow score",
+    )
     since = forms.DateTimeField(required=False, help_text="UTC, e.g. 2026-11-01 or 2026-11-01 08:00")
     until = forms.DateTimeField(required=False)
 
@@ -621,9 +854,13 @@ class ComparisonForm(forms.Form):
 def challenger_view(request: HttpRequest) -> TemplateResponse:
     """Champion and challenger: agreement, the swap sets, the score shift and both score distributions."""
     form = ComparisonForm(request.GET or None)
-    context: dict[str, Any] = {**admin.site.each_context(request), "title": "Champion and challenger", "form": form,
-                               "challenger": ModelVersion.objects.filter(is_challenger=True).first(),
-                               "active": ModelVersion.objects.filter(is_active=True).first()}  # fmt: skip
+    context: dict[str, Any] = {
+        **admin.site.each_context(request),
+        "title": "Champion and challenger",
+        "form": form,
+        "challenger": ModelVersion.objects.filter(is_challenger=True).first(),
+        "active": ModelVersion.objects.filter(is_active=True).first(),
+    }
     status = 200
     if form.is_bound and not form.is_valid():
         status = 400
@@ -648,23 +885,57 @@ def comparison_context(report: ChallengerComparison) -> dict[str, Any]:
     return {
         "report": report,
         "comparison": comparison,
-        "grid": [(decision, *({**cells[(decision, other)], "share_text": _number(cells[(decision, other)]["share"], 3)}
-                              for other in ("approve", "decline"))) for decision in ("approve", "decline")],
-        "text": {"agreement": _number(comparison.agreement_rate, 3),
-                 "approval": (_number(comparison.champion_approval_rate, 3), _number(comparison.challenger_approval_rate, 3)),
-                 "probability": (_number(comparison.champion_mean_probability, 4),
-                                 _number(comparison.challenger_mean_probability, 4)),
-                 "points": (_number(shift.champion_mean_points, 1), _number(shift.challenger_mean_points, 1)),
-                 "shift": _number(shift.mean, 1), "moved": _number(shift.share_moved_20, 3)},
-        "swaps": [{"label": label, "set": swap, "share": _number(swap.share, 3),
-                   "champion": _number(swap.champion_mean_probability, 4),
-                   "challenger": _number(swap.challenger_mean_probability, 4)}
-                  for label, swap in (("swap-in", comparison.swap_in), ("swap-out", comparison.swap_out))],
-        "histogram": [{**b, "champion_height": 100 * b["champion"] / peak if peak else 0,
-                       "challenger_height": 100 * b["challenger"] / peak if peak else 0} for b in comparison.histogram],
-        "bands": [{**band, "width": 100 * band["decisions"] / band_peak if band_peak else 0,
-                   "share_text": _number(band["share"], 3)} for band in shift.bands],
-    }  # fmt: skip
+        "grid": [
+            (
+                decision,
+                *(
+                    {**cells[(decision, other)], "share_text": _number(cells[(decision, other)]["share"], 3)}
+                    for other in ("approve", "decline")
+                ),
+            )
+            for decision in ("approve", "decline")
+        ],
+        "text": {
+            "agreement": _number(comparison.agreement_rate, 3),
+            "approval": (
+                _number(comparison.champion_approval_rate, 3),
+                _number(comparison.challenger_approval_rate, 3),
+            ),
+            "probability": (
+                _number(comparison.champion_mean_probability, 4),
+                _number(comparison.challenger_mean_probability, 4),
+            ),
+            "points": (_number(shift.champion_mean_points, 1), _number(shift.challenger_mean_points, 1)),
+            "shift": _number(shift.mean, 1),
+            "moved": _number(shift.share_moved_20, 3),
+        },
+        "swaps": [
+            {
+                "label": label,
+                "set": swap,
+                "share": _number(swap.share, 3),
+                "champion": _number(swap.champion_mean_probability, 4),
+                "challenger": _number(swap.challenger_mean_probability, 4),
+            }
+            for label, swap in (("swap-in", comparison.swap_in), ("swap-out", comparison.swap_out))
+        ],
+        "histogram": [
+            {
+                **b,
+                "champion_height": 100 * b["champion"] / peak if peak else 0,
+                "challenger_height": 100 * b["challenger"] / peak if peak else 0,
+            }
+            for b in comparison.histogram
+        ],
+        "bands": [
+            {
+                **band,
+                "width": 100 * band["decisions"] / band_peak if band_peak else 0,
+                "share_text": _number(band["share"], 3),
+            }
+            for band in shift.bands
+        ],
+    }
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -683,14 +954,19 @@ def dashboard_view(request: HttpRequest) -> TemplateResponse:
 
 def _admin_urls(original: Any) -> Any:
     def urls() -> list[Any]:
-        return [path("scoring/dashboard/", admin.site.admin_view(dashboard_view), name="scoring-dashboard"),
-                path("scoring/challenger/", admin.site.admin_view(challenger_view), name="scoring-challenger"),
-                *original()]  # fmt: skip
+        return [
+            path("scoring/dashboard/", admin.site.admin_view(dashboard_view), name="scoring-dashboard"),
+            path("scoring/challenger/", admin.site.admin_view(challenger_view), name="scoring-challenger"),
+            *original(),
+        ]
 
     return urls
 
 
 admin.site.get_urls = _admin_urls(admin.site.get_urls)  # type: ignore[method-assign]
 admin.site.site_header = "Credit-risk scoring: back-office"
-admin.site.index_title = format_html('Operations · <a href="{}">dashboard</a> · <a href="{}">champion and challenger</a>',
-                                     "/admin/scoring/dashboard/", "/admin/scoring/challenger/")  # fmt: skip
+admin.site.index_title = format_html(
+    'Operations · <a href="{}">dashboard</a> · <a href="{}">champion and challenger</a>',
+    "/admin/scoring/dashboard/",
+    "/admin/scoring/challenger/",
+)

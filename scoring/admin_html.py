@@ -100,9 +100,14 @@ def key_value_table(values: Mapping[str, Any], labels: Mapping[str, str] | None 
     rows = format_html_join(
         "",
         "<tr><th scope='row'>{}</th><td>{}</td></tr>",
-        ((labels.get(key, key), key_value_table(values[key], labels) if isinstance(values[key], Mapping)
-          else plain(values[key])) for key in keys),
-    )  # fmt: skip
+        (
+            (
+                labels.get(key, key),
+                key_value_table(values[key], labels) if isinstance(values[key], Mapping) else plain(values[key]),
+            )
+            for key in keys
+        ),
+    )
     return format_html("<table class='kv'>{}</table>", rows)
 
 
@@ -118,10 +123,14 @@ def records_table(records: Iterable[Mapping[str, Any]], labels: Mapping[str, str
     body = format_html_join(
         "",
         "<tr{}>{}</tr>",
-        ((" class='chosen'" if record.get("chosen") else "",
-          format_html_join("", "<td>{}</td>", ((plain(record.get(key)),) for key in columns)))
-         for record in records),
-    )  # fmt: skip
+        (
+            (
+                " class='chosen'" if record.get("chosen") else "",
+                format_html_join("", "<td>{}</td>", ((plain(record.get(key)),) for key in columns)),
+            )
+            for record in records
+        ),
+    )
     return format_html("<table class='records'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
@@ -137,17 +146,32 @@ def importance_svg(importance: Mapping[str, float], *, top: int = 15) -> SafeStr
         "<g transform='translate(0,{})'><text x='{}' y='14' text-anchor='end'>{}</text>"
         "<rect x='{}' y='3' width='{}' height='14' fill='#417690'><title>{}: {}</title></rect>"
         "<text x='{}' y='14'>{}</text></g>",
-        ((i * row, label_width - 6, name, label_width, round(bar_width * max(value, 0) / peak, 1), name,
-          f"{value:.4f}", label_width + round(bar_width * max(value, 0) / peak, 1) + 4, f"{value:.4f}")
-         for i, (name, value) in enumerate(items)),
-    )  # fmt: skip
+        (
+            (
+                i * row,
+                label_width - 6,
+                name,
+                label_width,
+                round(bar_width * max(value, 0) / peak, 1),
+                name,
+                f"{value:.4f}",
+                label_width + round(bar_width * max(value, 0) / peak, 1) + 4,
+                f"{value:.4f}",
+            )
+            for i, (name, value) in enumerate(items)
+        ),
+    )
     height = row * len(items) + 24
     return format_html(
         "<svg class='importance' role='img' aria-label='Most important inputs' width='{}' height='{}' "
         "font-size='12' font-family='sans-serif'>{}<text x='{}' y='{}' fill='#555'>drop in ROC AUC when the "
         "input is shuffled</text></svg>",
-        label_width + bar_width + 70, height, bars, label_width, height - 6,
-    )  # fmt: skip
+        label_width + bar_width + 70,
+        height,
+        bars,
+        label_width,
+        height - 6,
+    )
 
 
 # Cards written before they spelled out their hyper-parameters quote a Python dict in a code span.
@@ -193,8 +217,9 @@ class _FigureLinks(Extension):
 def model_card_html(text: str, figure_url: Callable[[str], str | None]) -> SafeString:
     """The card's markdown as HTML, its image links pointing at ``figure_url(src)``; sanitised, as the
     card quotes the data source's path and anything else the trainer was given."""
-    html = markdown.markdown(_CODE_LITERAL.sub(_literal_in_words, text),
-                             extensions=["tables", "sane_lists", _FigureLinks(figure_url)])  # fmt: skip
+    html = markdown.markdown(
+        _CODE_LITERAL.sub(_literal_in_words, text), extensions=["tables", "sane_lists", _FigureLinks(figure_url)]
+    )
     return mark_safe(nh3.clean(html))  # noqa: S308 - sanitised just above
 
 
@@ -218,20 +243,48 @@ def calibration_svg(bands: list[Mapping[str, Any]]) -> SafeString:
         "",
         "<line x1='{}' y1='{}' x2='{}' y2='{}' stroke='#eee'/><text x='{}' y='{}' text-anchor='middle'>{}</text>"
         "<text x='{}' y='{}' text-anchor='end'>{}</text>",
-        ((x(t), y(0), x(t), y(top), x(t), y(0) + 16, f"{t:.0%}" if top >= 0.1 else f"{t:.1%}",
-          margin - 6, y(t) + 4, f"{t:.0%}" if top >= 0.1 else f"{t:.1%}")
-         for t in (step * i for i in range(round(top / step) + 1))),
-    )  # fmt: skip
+        (
+            (
+                x(t),
+                y(0),
+                x(t),
+                y(top),
+                x(t),
+                y(0) + 16,
+                f"{t:.0%}" if top >= 0.1 else f"{t:.1%}",
+                margin - 6,
+                y(t) + 4,
+                f"{t:.0%}" if top >= 0.1 else f"{t:.1%}",
+            )
+            for t in (step * i for i in range(round(top / step) + 1))
+        ),
+    )
     points = format_html_join(
         "",
         "<g><line x1='{}' y1='{}' x2='{}' y2='{}' stroke='#417690' stroke-width='2'/>"
         "<circle cx='{}' cy='{}' r='5' fill='{}'><title>band {}: predicted {}, observed {} ({} of {})</title></circle>"
         "<text x='{}' y='{}' font-size='10'>{}</text></g>",
-        ((x(b["mean_probability"]), y(b["interval_low"] or 0), x(b["mean_probability"]), y(b["interval_high"] or 0),
-          x(b["mean_probability"]), y(b["bad_rate"]), "#417690" if b["verdict"] == "consistent" else "#c0392b",
-          b["band"], f"{b['mean_probability']:.2%}", f"{b['bad_rate']:.2%}", b["bads"], b["outcomes"],
-          x(b["mean_probability"]) + 7, y(b["bad_rate"]) - 4, b["band"]) for b in bands),
-    )  # fmt: skip
+        (
+            (
+                x(b["mean_probability"]),
+                y(b["interval_low"] or 0),
+                x(b["mean_probability"]),
+                y(b["interval_high"] or 0),
+                x(b["mean_probability"]),
+                y(b["bad_rate"]),
+                "#417690" if b["verdict"] == "consistent" else "#c0392b",
+                b["band"],
+                f"{b['mean_probability']:.2%}",
+                f"{b['bad_rate']:.2%}",
+                b["bads"],
+                b["outcomes"],
+                x(b["mean_probability"]) + 7,
+                y(b["bad_rate"]) - 4,
+                b["band"],
+            )
+            for b in bands
+        ),
+    )
     width = size + 2 * margin
     return format_html(
         "<svg class='calibration' role='img' aria-label='Observed bad rate against predicted probability, by band' "
@@ -240,5 +293,15 @@ def calibration_svg(bands: list[Mapping[str, Any]]) -> SafeString:
         "<text x='{}' y='{}' text-anchor='middle' fill='#555'>predicted probability of default (band mean)</text>"
         "<text transform='translate(12,{}) rotate(-90)' text-anchor='middle' fill='#555'>observed bad rate</text>"
         "</svg>",
-        width, width, ticks, x(0), y(0), x(top), y(top), points, margin + size / 2, width - 8, margin + size / 2,
-    )  # fmt: skip
+        width,
+        width,
+        ticks,
+        x(0),
+        y(0),
+        x(top),
+        y(top),
+        points,
+        margin + size / 2,
+        width - 8,
+        margin + size / 2,
+    )

@@ -33,8 +33,10 @@ class ErrorSerializer(serializers.Serializer):
 
 
 _INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
-_COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
-           429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
+_COMMON = {
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests"),
+}
 # DRF answers 415 to a body of a media type the operation does not parse (or none at all).
 UNSUPPORTED = {
     415: OpenApiResponse(ErrorSerializer, description="The body is not of a media type this operation takes")
@@ -42,11 +44,21 @@ UNSUPPORTED = {
 _NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such request visible to this user")}
 # Redis (broker or throttle counters) unreachable: nothing was stored; send the same request again later.
-UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="The service is unavailable for a moment (its "
-                                                                 "queue or counters cannot be reached); nothing was "
-                                                                 "stored. Send the request again after Retry-After")}  # fmt: skip
-RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
-                               description="Seconds to wait before sending the request again")  # fmt: skip
+UNAVAILABLE = {
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="The service is unavailable for a moment (its "
+        "queue or counters cannot be reached); nothing was "
+        "stored. Send the request again after Retry-After",
+    )
+}
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[503],
+    description="Seconds to wait before sending the request again",
+)
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -166,8 +178,12 @@ class ScoreRequestListApi(APIView):
         page = serializers.IntegerField(required=False, min_value=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
-    @extend_schema(parameters=[FilterSerializer], summary="List score requests", operation_id="v1_score_requests_list",
-                   responses={200: ScoreRequestPageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON})  # fmt: skip
+    @extend_schema(
+        parameters=[FilterSerializer],
+        summary="List score requests",
+        operation_id="v1_score_requests_list",
+        responses={200: ScoreRequestPageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON},
+    )
     def get(self, request: Request) -> Response:
         # A plain dict: DRF would quietly skip an empty value of a QueryDict ("?status=").
         filters = self.FilterSerializer(data=request.query_params.dict())
@@ -210,18 +226,34 @@ class ScoreRequestReplayApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("Replay", {
-            "original": ScoreRequestOutputSerializer(),
-            "replay": inline_serializer("ReplayResult", {
-                "probability_bad": serializers.FloatField(), "score": serializers.IntegerField(),
-                "decision": serializers.CharField(), "reasons": ReasonSerializer(many=True),
-                "missing_inputs": serializers.ListField(child=serializers.CharField()),
-                "model_version": serializers.CharField(), "threshold": serializers.FloatField()}),
-            "decision_changed": serializers.BooleanField(),
-        }), 400: _INVALID, 409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
-            **_NOT_FOUND, **_COMMON, **UNSUPPORTED},
+        responses={
+            200: inline_serializer(
+                "Replay",
+                {
+                    "original": ScoreRequestOutputSerializer(),
+                    "replay": inline_serializer(
+                        "ReplayResult",
+                        {
+                            "probability_bad": serializers.FloatField(),
+                            "score": serializers.IntegerField(),
+                            "decision": serializers.CharField(),
+                            "reasons": ReasonSerializer(many=True),
+                            "missing_inputs": serializers.ListField(child=serializers.CharField()),
+                            "model_version": serializers.CharField(),
+                            "threshold": serializers.FloatField(),
+                        },
+                    ),
+                    "decision_changed": serializers.BooleanField(),
+                },
+            ),
+            400: _INVALID,
+            409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
+            **_NOT_FOUND,
+            **_COMMON,
+            **UNSUPPORTED,
+        },
         summary="Re-score the stored input; the original record is not touched",
-    )  # fmt: skip
+    )
     def post(self, request: Request, request_id: Any) -> Response:
         original = _visible_request(request, request_id)
         data = self.InputSerializer(data=request.data)
@@ -233,19 +265,36 @@ class ScoreRequestReplayApi(APIView):
             replay = score_request_replay(score_request=original, model_version=version)
         except NoActiveModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response({
-            "original": ScoreRequestOutputSerializer(original).data,
-            "replay": replay.as_dict(),
-            "decision_changed": replay.decision != original.decision,
-        })  # fmt: skip
+        return Response(
+            {
+                "original": ScoreRequestOutputSerializer(original).data,
+                "replay": replay.as_dict(),
+                "decision_changed": replay.decision != original.decision,
+            }
+        )
 
 
 class ModelVersionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = ["version", "algorithm", "is_active", "is_challenger", "threshold", "threshold_choice", "cv_metrics",
-                  "holdout_metrics", "refit", "features", "excluded_features", "artifact_sha256", "data_sha256",
-                  "created_at", "activated_at", "challenger_since"]  # fmt: skip
+        fields = [
+            "version",
+            "algorithm",
+            "is_active",
+            "is_challenger",
+            "threshold",
+            "threshold_choice",
+            "cv_metrics",
+            "holdout_metrics",
+            "refit",
+            "features",
+            "excluded_features",
+            "artifact_sha256",
+            "data_sha256",
+            "created_at",
+            "activated_at",
+            "challenger_since",
+        ]
         read_only_fields = fields  # output only: every field is always in the answer (required in the schema)
 
 

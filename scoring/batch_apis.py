@@ -60,10 +60,28 @@ class BatchJobOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BatchJob
-        fields = ["id", "original_name", "status", "file_format", "size_bytes", "file_sha256", "rows_total",
-                  "rows_done", "rows_failed", "chunks_total", "chunks_done", "progress", "model_version",
-                  "threshold", "error", "created_at", "started_at", "finished_at", "results_url",
-                  "errors_url"]  # fmt: skip
+        fields = [
+            "id",
+            "original_name",
+            "status",
+            "file_format",
+            "size_bytes",
+            "file_sha256",
+            "rows_total",
+            "rows_done",
+            "rows_failed",
+            "chunks_total",
+            "chunks_done",
+            "progress",
+            "model_version",
+            "threshold",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "results_url",
+            "errors_url",
+        ]
         read_only_fields = fields  # output only: every field is always in the answer (required in the schema)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -103,9 +121,11 @@ class BatchJobListCreateApi(APIView):
     parser_classes = [MultiPartParser]
 
     class UploadSerializer(serializers.Serializer):
-        file = serializers.FileField(help_text="A file of applications: the original PAKDD format (TAB, no header, "
-                                               "latin-1) or CSV with a header row, either optionally gzip-compressed. "
-                                               "Any other content (binary, another layout) is refused with 400")  # fmt: skip
+        file = serializers.FileField(
+            help_text="A file of applications: the original PAKDD format (TAB, no header, "
+            "latin-1) or CSV with a header row, either optionally gzip-compressed. "
+            "Any other content (binary, another layout) is refused with 400"
+        )
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=BatchJob.Status.choices, required=False)
@@ -129,8 +149,12 @@ class BatchJobListCreateApi(APIView):
         if upload is None:
             raise ValidationError({"file": ["No file was submitted (multipart field `file`)."]})
         try:
-            job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
-                                   uploaded_by=request.user, channel=BatchJob.Channel.API)  # fmt: skip
+            job = batch_job_create(
+                content=upload.chunks(),
+                original_name=upload.name or "upload",
+                uploaded_by=request.user,
+                channel=BatchJob.Channel.API,
+            )
         except DataFormatError as exc:
             raise ValidationError({"file": [f"{upload.name}: {exc}"]}) from exc
         except UploadTooLargeError as exc:
@@ -139,9 +163,17 @@ class BatchJobListCreateApi(APIView):
             BatchJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
         )
 
-    @extend_schema(parameters=[FilterSerializer], summary="List batch jobs", operation_id="v1_batches_list",
-                   responses={200: BatchJobPageSerializer, 400: _INVALID,
-                              404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
+    @extend_schema(
+        parameters=[FilterSerializer],
+        summary="List batch jobs",
+        operation_id="v1_batches_list",
+        responses={
+            200: BatchJobPageSerializer,
+            400: _INVALID,
+            404: OpenApiResponse(ErrorSerializer, description="No such page"),
+            **_COMMON,
+        },
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
@@ -157,16 +189,25 @@ def _visible_job(request: Request, job_id: str) -> BatchJob:
 
 
 class BatchJobDetailApi(APIView):
-    @extend_schema(responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **_COMMON},
-                   summary="Status, counts and progress of a batch job")  # fmt: skip
+    @extend_schema(
+        responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **_COMMON},
+        summary="Status, counts and progress of a batch job",
+    )
     def get(self, request: Request, job_id: str) -> Response:
         return Response(BatchJobOutputSerializer(_visible_job(request, job_id), context={"request": request}).data)
 
 
 class BatchJobCancelApi(APIView):
-    @extend_schema(request=None, responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **_COMMON,
-                                            409: OpenApiResponse(ErrorSerializer, description="Already finished")},
-                   summary="Cancel a batch job; rows already scored stay on record")  # fmt: skip
+    @extend_schema(
+        request=None,
+        responses={
+            200: BatchJobOutputSerializer,
+            **_NOT_FOUND,
+            **_COMMON,
+            409: OpenApiResponse(ErrorSerializer, description="Already finished"),
+        },
+        summary="Cancel a batch job; rows already scored stay on record",
+    )
     def post(self, request: Request, job_id: str) -> Response:
         job = _visible_job(request, job_id)
         if job.is_final:
@@ -198,10 +239,14 @@ class BatchJobResultsApi(APIView):
     content_negotiation_class = _JSONErrorsOnly
 
     @extend_schema(
-        responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON,
-                   409: OpenApiResponse(ErrorSerializer, description="The job has not finished")},
+        responses={
+            (200, "text/csv"): _CSV,
+            **_NOT_FOUND,
+            **_COMMON,
+            409: OpenApiResponse(ErrorSerializer, description="The job has not finished"),
+        },
         summary="Decisions as CSV: ID_CLIENT,probability_bad,score,decision,reasons (file order)",
-    )  # fmt: skip
+    )
     def get(self, request: Request, job_id: str) -> Any:
         job = _visible_job(request, job_id)
         if job.status not in (BatchJob.Status.DONE, BatchJob.Status.CANCELLED):
@@ -213,8 +258,10 @@ class BatchJobResultsApi(APIView):
 class BatchJobErrorsApi(APIView):
     content_negotiation_class = _JSONErrorsOnly
 
-    @extend_schema(responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
-                   summary="Rows that could not be scored, as CSV: line,column,problem")  # fmt: skip
+    @extend_schema(
+        responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
+        summary="Rows that could not be scored, as CSV: line,column,problem",
+    )
     def get(self, request: Request, job_id: str) -> Any:
         job = _visible_job(request, job_id)
         return _csv_response(f"{job.pk}-errors.csv", ERROR_CSV_HEADER, batch_error_rows(job=job))

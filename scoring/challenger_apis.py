@@ -16,8 +16,9 @@ from scoring.selectors import shadow_score_list
 from scoring.services.challenger_comparison import NoComparisonError, challenger_comparison
 
 _NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
-_STAFF_ONLY = {403: OpenApiResponse(ErrorSerializer, description="Staff only: the comparison covers every client's "
-                                                                 "decisions")}  # fmt: skip
+_STAFF_ONLY = {
+    403: OpenApiResponse(ErrorSerializer, description="Staff only: the comparison covers every client's decisions")
+}
 
 
 CLIENT_ERROR = "the challenger could not score this decision (the champion's decision stands)"
@@ -40,19 +41,21 @@ class ShadowScoreOutputSerializer(serializers.Serializer):
     challenger_probability_bad = serializers.FloatField(source="probability_bad", allow_null=True, read_only=True)
     challenger_score = serializers.IntegerField(source="score", allow_null=True, read_only=True)
     challenger_decision = serializers.CharField(
-        source="decision", read_only=True, help_text="What the challenger would have decided at its own cut-off; "
-        "never the decision. Empty when it failed"
-    )  # fmt: skip
+        source="decision",
+        read_only=True,
+        help_text="What the challenger would have decided at its own cut-off; never the decision. Empty when it failed",
+    )
     challenger_threshold = serializers.FloatField(source="threshold", allow_null=True, read_only=True)
     decisions_agree = serializers.SerializerMethodField(help_text="null when the challenger failed")
     error = serializers.SerializerMethodField(
         help_text="Why the challenger could not score (staff see the detail; clients a plain sentence); empty "
         "when it did"
-    )  # fmt: skip
+    )
     decisions = serializers.IntegerField(
-        read_only=True, help_text="Decisions this row stands for: 1, or a bulk chunk's rows when the challenger "
-        "failed on the whole chunk"
-    )  # fmt: skip
+        read_only=True,
+        help_text="Decisions this row stands for: 1, or a bulk chunk's rows when the challenger "
+        "failed on the whole chunk",
+    )
     created_at = serializers.DateTimeField(read_only=True)
 
     @extend_schema_field(serializers.ChoiceField(choices=["single", "bulk"]))
@@ -86,21 +89,26 @@ class ShadowScorePagination(PageNumberPagination):
 
 class ShadowScoreListApi(APIView):
     class FilterSerializer(serializers.Serializer):
-        challenger = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
-                                            help_text="The challenger's model version")  # fmt: skip
+        challenger = serializers.RegexField(
+            VERSION_PATTERN, max_length=40, required=False, help_text="The challenger's model version"
+        )
         score_request = serializers.UUIDField(required=False, help_text="The shadow of this score request")
         batch = serializers.UUIDField(required=False, help_text="The shadow of this bulk job's decisions")
-        kind = serializers.ChoiceField(choices=["single", "bulk"], required=False,
-                                       help_text="single: score requests; bulk: lines of bulk jobs")  # fmt: skip
+        kind = serializers.ChoiceField(
+            choices=["single", "bulk"], required=False, help_text="single: score requests; bulk: lines of bulk jobs"
+        )
         agreement = serializers.ChoiceField(choices=["agree", "disagree", "failed"], required=False)
         created_after = serializers.DateTimeField(required=False)
         created_before = serializers.DateTimeField(required=False)
         page = serializers.IntegerField(required=False, min_value=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
-    @extend_schema(parameters=[FilterSerializer], operation_id="v1_shadow_scores_list",
-                   summary="Shadow scores of the challenger (your decisions; staff: everyone's)",
-                   responses={200: ShadowScorePageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON})  # fmt: skip
+    @extend_schema(
+        parameters=[FilterSerializer],
+        operation_id="v1_shadow_scores_list",
+        summary="Shadow scores of the challenger (your decisions; staff: everyone's)",
+        responses={200: ShadowScorePageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON},
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
@@ -192,18 +200,28 @@ class ChallengerComparisonSerializer(serializers.Serializer):
     failed = serializers.IntegerField(help_text="Decisions the challenger could not score (left out)")
     failures = ChallengerFailureSerializer(many=True, help_text="The most frequent errors")
     comparison = DecisionComparisonSerializer()
-    realised = serializers.JSONField(allow_null=True, help_text="Realised performance of both on the decisions with "
-                                                                "an outcome; null while no outcomes are recorded")  # fmt: skip
+    realised = serializers.JSONField(
+        allow_null=True,
+        help_text="Realised performance of both on the decisions with an outcome; null while no outcomes are recorded",
+    )
     other_champions = OtherChampionSerializer(many=True)
     notes = serializers.ListField(child=serializers.CharField())
 
 
 class ChallengerComparisonApi(APIView):
     class FilterSerializer(serializers.Serializer):
-        challenger = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
-                                            help_text="Default: the challenger now, else the last one that scored")  # fmt: skip
-        champion = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
-                                          help_text="Default: the champion of the challenger's latest shadow score")  # fmt: skip
+        challenger = serializers.RegexField(
+            VERSION_PATTERN,
+            max_length=40,
+            required=False,
+            help_text="Default: the challenger now, else the last one that scored",
+        )
+        champion = serializers.RegexField(
+            VERSION_PATTERN,
+            max_length=40,
+            required=False,
+            help_text="Default: the champion of the challenger's latest shadow score",
+        )
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
 
@@ -213,11 +231,17 @@ class ChallengerComparisonApi(APIView):
             return attrs
 
     @extend_schema(
-        parameters=[FilterSerializer], summary="Compare the challenger with the champion (staff only)",
-        responses={200: ChallengerComparisonSerializer, 400: _INVALID, **_STAFF_ONLY,
-                   404: OpenApiResponse(ErrorSerializer, description="No such model version"),
-                   409: OpenApiResponse(ErrorSerializer, description="No challenger to compare"), **_COMMON},
-    )  # fmt: skip
+        parameters=[FilterSerializer],
+        summary="Compare the challenger with the champion (staff only)",
+        responses={
+            200: ChallengerComparisonSerializer,
+            400: _INVALID,
+            **_STAFF_ONLY,
+            404: OpenApiResponse(ErrorSerializer, description="No such model version"),
+            409: OpenApiResponse(ErrorSerializer, description="No challenger to compare"),
+            **_COMMON,
+        },
+    )
     def get(self, request: Request) -> Response:
         if not request.user.is_staff:
             raise PermissionDenied("Only staff may see the comparison: it covers every client's decisions.")

@@ -32,13 +32,32 @@ from scoring.services.dispatch import QueueUnavailableError
 from scoring.services.score_requests import missing_inputs, score_request_create
 from scoring.services.waiting import final_unlisten, score_requests_wait_final
 
-KEY_FIELDS = ("AGE", "PERSONAL_MONTHLY_INCOME", "PAYMENT_DAY", "RESIDENCIAL_STATE", "MONTHS_IN_RESIDENCE",
-              "OCCUPATION_TYPE", "PROFESSION_CODE", "FLAG_RESIDENCIAL_PHONE", "FLAG_PROFESSIONAL_PHONE", "COMPANY",
-              "RESIDENCE_TYPE", "QUANT_DEPENDANTS", "APPLICATION_SUBMISSION_TYPE", "PRODUCT")  # fmt: skip
+KEY_FIELDS = (
+    "AGE",
+    "PERSONAL_MONTHLY_INCOME",
+    "PAYMENT_DAY",
+    "RESIDENCIAL_STATE",
+    "MONTHS_IN_RESIDENCE",
+    "OCCUPATION_TYPE",
+    "PROFESSION_CODE",
+    "FLAG_RESIDENCIAL_PHONE",
+    "FLAG_PROFESSIONAL_PHONE",
+    "COMPANY",
+    "RESIDENCE_TYPE",
+    "QUANT_DEPENDANTS",
+    "APPLICATION_SUBMISSION_TYPE",
+    "PRODUCT",
+)
 MAX_UPLOAD_BYTES = 1_000_000
 TABLE_ROWS = 200  # a job of up to this many rows lists its decisions on its page; any job has the CSV
-FALLBACK_DEFAULTS = {"AGE": 35, "PERSONAL_MONTHLY_INCOME": 800, "PAYMENT_DAY": "10", "RESIDENCIAL_STATE": "SP",
-                     "APPLICATION_SUBMISSION_TYPE": "Web", "PRODUCT": "1"}  # fmt: skip
+FALLBACK_DEFAULTS = {
+    "AGE": 35,
+    "PERSONAL_MONTHLY_INCOME": 800,
+    "PAYMENT_DAY": "10",
+    "RESIDENCIAL_STATE": "SP",
+    "APPLICATION_SUBMISSION_TYPE": "Web",
+    "PRODUCT": "1",
+}
 
 
 def _defaults() -> dict[str, Any]:
@@ -63,10 +82,19 @@ def _fields(
             value = int(value)
         entry = words[column.name]
         choices = [(code, code_label(column.name, code)) for code in entry.codes]
-        return {"name": column.name, "label": entry.label, "help": entry.dictionary, "kind": column.kind.value,
-                "choices": choices, "value": "" if value is None else str(value), "used": column.name in used,
-                "required": not column.nullable, "errors": errors.get(column.name, []),
-                "min": column.minimum, "max": column.maximum}  # fmt: skip
+        return {
+            "name": column.name,
+            "label": entry.label,
+            "help": entry.dictionary,
+            "kind": column.kind.value,
+            "choices": choices,
+            "value": "" if value is None else str(value),
+            "used": column.name in used,
+            "required": not column.nullable,
+            "errors": errors.get(column.name, []),
+            "min": column.minimum,
+            "max": column.maximum,
+        }
 
     columns = {c.name: c for c in schema.INPUT_COLUMNS[1:]}
     key = [describe(columns[name]) for name in KEY_FIELDS]
@@ -100,9 +128,17 @@ def demo_page(request: HttpRequest) -> HttpResponse:
         queue_error = str(exc)
     active = model_version_get_active()
     key, others, unused = _fields(values, errors, _used_inputs(active))
-    context = {"key_fields": key, "other_fields": others, "unused_fields": unused, "errors": errors,
-               "results": [_result_view(r) for r in results], "upload_error": upload_error,
-               "queue_error": queue_error, "active_model": active, "max_upload_kb": MAX_UPLOAD_BYTES // 1000}  # fmt: skip
+    context = {
+        "key_fields": key,
+        "other_fields": others,
+        "unused_fields": unused,
+        "errors": errors,
+        "results": [_result_view(r) for r in results],
+        "upload_error": upload_error,
+        "queue_error": queue_error,
+        "active_model": active,
+        "max_upload_kb": MAX_UPLOAD_BYTES // 1000,
+    }
     status = 503 if queue_error else 400 if errors or upload_error else 200
     return render(request, "scoring/demo.html", context, status=status)
 
@@ -176,8 +212,12 @@ def _score_upload(request: HttpRequest) -> tuple[BatchJob | None, str]:
     if upload.size > MAX_UPLOAD_BYTES:
         return None, "The demo takes files up to 1 MB; use the bulk jobs page for larger ones."
     try:
-        job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
-                               uploaded_by=request.user, channel=BatchJob.Channel.UI)  # fmt: skip
+        job = batch_job_create(
+            content=upload.chunks(),
+            original_name=upload.name or "upload",
+            uploaded_by=request.user,
+            channel=BatchJob.Channel.UI,
+        )
     except (DataFormatError, UploadTooLargeError) as exc:
         return None, f"{upload.name}: {exc}"
     return job, ""
@@ -190,8 +230,12 @@ def demo_batch_upload(request: HttpRequest) -> HttpResponse:
     if upload is None:
         return redirect("demo-batches")
     try:
-        job = batch_job_create(content=upload.chunks(), original_name=upload.name or "upload",
-                               uploaded_by=request.user, channel=BatchJob.Channel.UI)  # fmt: skip
+        job = batch_job_create(
+            content=upload.chunks(),
+            original_name=upload.name or "upload",
+            uploaded_by=request.user,
+            channel=BatchJob.Channel.UI,
+        )
     except (DataFormatError, UploadTooLargeError, QueueUnavailableError) as exc:
         return demo_batch_list(request, upload_error=f"{upload.name}: {exc}")
     return redirect("demo-batch", job_id=job.pk)
@@ -200,10 +244,16 @@ def demo_batch_upload(request: HttpRequest) -> HttpResponse:
 @login_required
 def demo_batch_list(request: HttpRequest, upload_error: str = "") -> HttpResponse:
     jobs = batch_job_list(user=request.user)[:20]
-    return render(request, "scoring/batches.html",
-                  {"jobs": [(job, batch_job_progress(job=job)) for job in jobs], "upload_error": upload_error,
-                   "max_upload_mb": settings.CREDITRISK_MAX_UPLOAD_BYTES // 1024**2},
-                  status=400 if upload_error else 200)  # fmt: skip
+    return render(
+        request,
+        "scoring/batches.html",
+        {
+            "jobs": [(job, batch_job_progress(job=job)) for job in jobs],
+            "upload_error": upload_error,
+            "max_upload_mb": settings.CREDITRISK_MAX_UPLOAD_BYTES // 1024**2,
+        },
+        status=400 if upload_error else 200,
+    )
 
 
 @login_required

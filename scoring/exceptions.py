@@ -25,14 +25,19 @@ RETRY_AFTER_SECONDS = QueueUnavailableError.retry_after_seconds
 
 
 def unavailable(detail: str) -> Response:
-    return Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
+    return Response(
+        {"detail": detail},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, QueueUnavailableError | OutcomesBusyError):
         return unavailable(str(exc))
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | OperationalError):
-        return unavailable(f"the service is unavailable ({type(exc).__name__}: {exc}); nothing was stored, "
-                           f"try again in {RETRY_AFTER_SECONDS} seconds")  # fmt: skip
+        return unavailable(
+            f"the service is unavailable ({type(exc).__name__}: {exc}); nothing was stored, "
+            f"try again in {RETRY_AFTER_SECONDS} seconds"
+        )
     return exception_handler(exc, context)

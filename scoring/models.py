@@ -160,16 +160,18 @@ class ScoreRequest(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     applicant = models.ForeignKey(Applicant, on_delete=models.PROTECT, related_name="score_requests")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="score_requests")  # fmt: skip
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="score_requests"
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
     probability_bad = models.FloatField(null=True, blank=True)
     score = models.IntegerField(null=True, blank=True)
     decision = models.CharField(max_length=8, blank=True, db_index=True)
     reasons = models.JSONField(default=list, blank=True)
-    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="score_requests")  # fmt: skip
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="score_requests"
+    )
     threshold = models.FloatField(null=True, blank=True)
     input_snapshot = models.JSONField(help_text="The validated inputs exactly as scored")
     error = models.TextField(blank=True)
@@ -179,8 +181,9 @@ class ScoreRequest(models.Model):
     scoring_ms = models.FloatField(null=True, blank=True, help_text="Model time in the worker")
     attempts = models.PositiveSmallIntegerField(default=0)
     dispatched_at = models.DateTimeField(default=timezone.now, help_text="Last time its task was queued")
-    claimed_by = models.CharField(max_length=200, blank=True, default="",
-                                  help_text="The worker that took it last (its heartbeat hostname)")  # fmt: skip
+    claimed_by = models.CharField(
+        max_length=200, blank=True, default="", help_text="The worker that took it last (its heartbeat hostname)"
+    )
     sequence = models.BigIntegerField(null=True, blank=True, unique=True, help_text="Position in the audit chain")
     previous_hash = models.CharField(max_length=64, blank=True)
     record_hash = models.CharField(max_length=64, blank=True)
@@ -255,8 +258,9 @@ class BatchJob(models.Model):
     FINAL_STATUSES = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="batch_jobs")  # fmt: skip
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="batch_jobs"
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     original_name = models.CharField(max_length=255)
     stored_path = models.CharField(max_length=500, help_text="Under CREDITRISK_BATCH_DIR")
@@ -270,8 +274,9 @@ class BatchJob(models.Model):
     chunk_rows = models.IntegerField()
     chunks_total = models.IntegerField(null=True, blank=True)
     chunks_done = models.IntegerField(default=0)
-    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="batch_jobs")  # fmt: skip
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="batch_jobs"
+    )
     threshold = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the job failed")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -308,8 +313,12 @@ class BatchChunk(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     dispatched_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=200, blank=True, default="",
-                                  help_text="The worker scoring it (its heartbeat hostname); empty once released")  # fmt: skip
+    claimed_by = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The worker scoring it (its heartbeat hostname); empty once released",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     rows_done = models.IntegerField(default=0)
     rows_failed = models.IntegerField(default=0)
@@ -418,11 +427,17 @@ class OutcomeUpload(models.Model):
         COMMAND = "command"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="outcome_uploads")  # fmt: skip
-    decisions_of = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="outcome_uploads_for",
-                                     help_text="Whose decisions its ids were matched with; empty: every client's")  # fmt: skip
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="outcome_uploads"
+    )
+    decisions_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="outcome_uploads_for",
+        help_text="Whose decisions its ids were matched with; empty: every client's",
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     original_name = models.CharField(max_length=255)
     note = models.CharField(max_length=200, blank=True, help_text="What the file is, in the uploader's words")
@@ -456,12 +471,15 @@ class Outcome(models.Model):
 
     upload = models.ForeignKey(OutcomeUpload, on_delete=models.PROTECT, related_name="outcomes")
     line = models.IntegerField(help_text="Line in the uploaded file (1-based, header counted)")
-    score_request = models.OneToOneField(ScoreRequest, null=True, blank=True, on_delete=models.PROTECT,
-                                         related_name="outcome")  # fmt: skip
-    batch_result = models.OneToOneField(BatchResult, null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="outcome")  # fmt: skip
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="outcomes",
-                                      help_text="The version that made the decision")  # fmt: skip
+    score_request = models.OneToOneField(
+        ScoreRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="outcome"
+    )
+    batch_result = models.OneToOneField(
+        BatchResult, null=True, blank=True, on_delete=models.PROTECT, related_name="outcome"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="outcomes", help_text="The version that made the decision"
+    )
     external_id = models.BigIntegerField(null=True, blank=True, help_text="The decision's ID_CLIENT")
     bad = models.BooleanField(help_text="The client defaulted")
     observed_on = models.DateField(null=True, blank=True)
@@ -519,16 +537,17 @@ class ShadowScore(models.Model):
 
     # Few indexes, as a bulk job writes a row a line: (challenger, created_at) serves the challenger's
     # lookups, (job, line) the job's, the primary key the newest-first lists.
-    challenger = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="shadow_scores",
-                                   db_index=False)  # fmt: skip
-    champion = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="shadowed_scores",
-                                 db_index=False)  # fmt: skip
-    score_request = models.OneToOneField(ScoreRequest, null=True, blank=True, on_delete=models.PROTECT,
-                                         related_name="shadow_score")  # fmt: skip
-    job = models.ForeignKey(BatchJob, null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_scores",
-                            db_index=False)  # fmt: skip
-    chunk = models.ForeignKey(BatchChunk, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="shadow_scores", db_index=False)  # fmt: skip
+    challenger = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="shadow_scores", db_index=False)
+    champion = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="shadowed_scores", db_index=False)
+    score_request = models.OneToOneField(
+        ScoreRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_score"
+    )
+    job = models.ForeignKey(
+        BatchJob, null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_scores", db_index=False
+    )
+    chunk = models.ForeignKey(
+        BatchChunk, null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_scores", db_index=False
+    )
     line = models.IntegerField(null=True, blank=True, help_text="Line of the bulk file; empty for a chunk's failure")
     external_id = models.BigIntegerField(null=True, blank=True, help_text="ID_CLIENT as sent")
     champion_probability = models.FloatField(null=True, blank=True)

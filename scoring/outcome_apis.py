@@ -67,8 +67,9 @@ class OutcomeUploadSerializer(serializers.Serializer):
     file_sha256 = serializers.CharField()
     rows = serializers.IntegerField(help_text="Outcome rows in the file")
     applied = serializers.IntegerField(help_text="Outcomes recorded from it")
-    counts = OutcomeCountsSerializer(help_text="Rows listed instead of applied, by kind (and those applied "
-                                     "with a warning)")  # fmt: skip
+    counts = OutcomeCountsSerializer(
+        help_text="Rows listed instead of applied, by kind (and those applied with a warning)"
+    )
     ignored_columns = serializers.ListField(child=serializers.CharField())
     audit_sequence = serializers.IntegerField(source="sequence", help_text="Its place in the audit chain")
     record_hash = serializers.CharField(help_text="Its link's HMAC in the audit chain")
@@ -84,11 +85,16 @@ class OutcomeUploadDetailSerializer(OutcomeUploadSerializer):
     listed = serializers.SerializerMethodField()
     listed_total = serializers.SerializerMethodField()
 
-    @extend_schema_field(ListedRowSerializer(many=True, help_text=f"The first {LISTED_SHOWN} rows listed, in "
-                                             "line order; listed_url has every one"))  # fmt: skip
+    @extend_schema_field(
+        ListedRowSerializer(
+            many=True, help_text=f"The first {LISTED_SHOWN} rows listed, in line order; listed_url has every one"
+        )
+    )
     def get_listed(self, upload: OutcomeUpload) -> list[dict[str, Any]]:
-        return [dict(zip(LISTED_CSV_HEADER, row, strict=True))
-                for row in outcome_listed_rows(upload=upload, limit=LISTED_SHOWN)]  # fmt: skip
+        return [
+            dict(zip(LISTED_CSV_HEADER, row, strict=True))
+            for row in outcome_listed_rows(upload=upload, limit=LISTED_SHOWN)
+        ]
 
     @extend_schema_field(serializers.IntegerField())
     def get_listed_total(self, upload: OutcomeUpload) -> int:
@@ -117,13 +123,20 @@ class OutcomeUploadListCreateApi(APIView):
             "<job id>:<line>), bad (1 defaulted, 0 repaid) and optionally date (YYYY-MM-DD); commas, semicolons or "
             "tabs; optionally gzip-compressed"
         )
-        note = serializers.RegexField(rf"^[^{schema.CONTROL_CHARACTERS[1:-1]}]*$", max_length=200, required=False,
-                                      allow_blank=True, help_text="What the file is (kept with the upload)")  # fmt: skip
+        note = serializers.RegexField(
+            rf"^[^{schema.CONTROL_CHARACTERS[1:-1]}]*$",
+            max_length=200,
+            required=False,
+            allow_blank=True,
+            help_text="What the file is (kept with the upload)",
+        )
         decisions_of = serializers.RegexField(
-            r"^[\w.@+-]+$", max_length=150, required=False,
+            r"^[\w.@+-]+$",
+            max_length=150,
+            required=False,
             help_text="Staff only: match the ids with this client's (username) decisions alone; without it, staff "
             "match every client's. A client's file always matches its own decisions",
-        )  # fmt: skip
+        )
 
     class FilterSerializer(serializers.Serializer):
         page = serializers.IntegerField(required=False, min_value=1)
@@ -136,13 +149,17 @@ class OutcomeUploadListCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": OpenApiRequest(OutcomeFileSerializer, encoding=OUTCOME_ENCODING)},
-        responses={201: OutcomeUploadDetailSerializer, 400: _INVALID,
-                   403: OpenApiResponse(ErrorSerializer, description="decisions_of sent by a client (staff only)"),
-                   404: OpenApiResponse(ErrorSerializer, description="decisions_of names no user"),
-                   413: OpenApiResponse(ErrorSerializer, description="The file is larger than the upload limit"),
-                   **_COMMON, **UNSUPPORTED},
+        responses={
+            201: OutcomeUploadDetailSerializer,
+            400: _INVALID,
+            403: OpenApiResponse(ErrorSerializer, description="decisions_of sent by a client (staff only)"),
+            404: OpenApiResponse(ErrorSerializer, description="decisions_of names no user"),
+            413: OpenApiResponse(ErrorSerializer, description="The file is larger than the upload limit"),
+            **_COMMON,
+            **UNSUPPORTED,
+        },
         summary="Upload observed outcomes of past decisions; the answer lists every row not applied, and why",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         if request.FILES.get("file") is None:
             raise ValidationError({"file": ["No file was submitted (multipart field `file`)."]})
@@ -150,10 +167,14 @@ class OutcomeUploadListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         upload, decisions_of = data.validated_data["file"], _client_named(request, data.validated_data)
         try:
-            stored = outcome_upload_create(content=upload.chunks(), original_name=upload.name or "outcomes",
-                                           uploaded_by=request.user, channel=OutcomeUpload.Channel.API,
-                                           note=data.validated_data.get("note", ""),
-                                           decisions_of=decisions_of)  # fmt: skip
+            stored = outcome_upload_create(
+                content=upload.chunks(),
+                original_name=upload.name or "outcomes",
+                uploaded_by=request.user,
+                channel=OutcomeUpload.Channel.API,
+                note=data.validated_data.get("note", ""),
+                decisions_of=decisions_of,
+            )
         except DataFormatError as exc:
             raise ValidationError({"file": [f"{upload.name}: {exc}"]}) from exc
         except UploadTooLargeError as exc:
@@ -161,10 +182,17 @@ class OutcomeUploadListCreateApi(APIView):
         body = OutcomeUploadDetailSerializer(stored, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[FilterSerializer], summary="List outcome uploads (a client's own; staff: all)",
-                   operation_id="v1_outcomes_list",
-                   responses={200: OutcomeUploadPageSerializer, 400: _INVALID,
-                              404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
+    @extend_schema(
+        parameters=[FilterSerializer],
+        summary="List outcome uploads (a client's own; staff: all)",
+        operation_id="v1_outcomes_list",
+        responses={
+            200: OutcomeUploadPageSerializer,
+            400: _INVALID,
+            404: OpenApiResponse(ErrorSerializer, description="No such page"),
+            **_COMMON,
+        },
+    )
     def get(self, request: Request) -> Response:
         self.FilterSerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
         paginator = OutcomePagination()
@@ -191,8 +219,10 @@ def _visible_upload(request: Request, upload_id: str) -> OutcomeUpload:
 
 
 class OutcomeUploadDetailApi(APIView):
-    @extend_schema(responses={200: OutcomeUploadDetailSerializer, **_NOT_FOUND, **_COMMON},
-                   summary="An outcome upload: its counts and the rows it listed")  # fmt: skip
+    @extend_schema(
+        responses={200: OutcomeUploadDetailSerializer, **_NOT_FOUND, **_COMMON},
+        summary="An outcome upload: its counts and the rows it listed",
+    )
     def get(self, request: Request, upload_id: str) -> Response:
         upload = _visible_upload(request, upload_id)
         return Response(OutcomeUploadDetailSerializer(upload, context={"request": request}).data)
@@ -201,9 +231,11 @@ class OutcomeUploadDetailApi(APIView):
 class OutcomeUploadListedApi(APIView):
     content_negotiation_class = _JSONErrorsOnly
 
-    @extend_schema(responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
-                   summary="Every row of an outcome upload not applied (or applied with a warning), as CSV: "
-                           "line,reference,kind,problem")  # fmt: skip
+    @extend_schema(
+        responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
+        summary="Every row of an outcome upload not applied (or applied with a warning), as CSV: "
+        "line,reference,kind,problem",
+    )
     def get(self, request: Request, upload_id: str) -> Any:
         upload = _visible_upload(request, upload_id)
         return _csv_response(f"{upload.pk}-listed.csv", LISTED_CSV_HEADER, outcome_listed_rows(upload=upload))
@@ -275,10 +307,14 @@ class ModelVersionPerformanceApi(APIView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(
-        responses={200: PerformanceSerializer, 403: OpenApiResponse(ErrorSerializer, description="Staff only"),
-                   404: OpenApiResponse(ErrorSerializer, description="No such model version"), **_COMMON},
+        responses={
+            200: PerformanceSerializer,
+            403: OpenApiResponse(ErrorSerializer, description="Staff only"),
+            404: OpenApiResponse(ErrorSerializer, description="No such model version"),
+            **_COMMON,
+        },
         summary="Realised performance of a model version on its decisions with outcomes (staff)",
-    )  # fmt: skip
+    )
     def get(self, request: Request, version: str) -> Response:
         model_version = get_object_or_404(ModelVersion, version=version)
         return Response(model_version_performance(model_version=model_version))

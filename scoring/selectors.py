@@ -41,13 +41,39 @@ _lock = threading.Lock()
 # What the answer to a score request reads: its own fields (the external id is in its inputs), and the
 # version's name and inputs. No join with the applicant: on tables that grew since their statistics
 # were taken the planner scanned every applicant for it (15 ms of PostgreSQL's CPU a request).
-FINAL_ANSWER_FIELDS = ("id", "status", "channel", "probability_bad", "score", "decision", "reasons", "threshold",
-                       "error", "created_at", "finished_at", "input_snapshot", "requested_by",
-                       "model_version__version", "model_version__features")  # fmt: skip
+FINAL_ANSWER_FIELDS = (
+    "id",
+    "status",
+    "channel",
+    "probability_bad",
+    "score",
+    "decision",
+    "reasons",
+    "threshold",
+    "error",
+    "created_at",
+    "finished_at",
+    "input_snapshot",
+    "requested_by",
+    "model_version__version",
+    "model_version__features",
+)
 # What scoring reads of a model version.
-SCORING_FIELDS = ("id", "version", "algorithm", "features", "excluded_features", "reference_applicant",
-                  "reference_probability", "threshold", "scorer_path", "scorer_sha256", "artifact_path",
-                  "artifact_sha256", "is_active")  # fmt: skip
+SCORING_FIELDS = (
+    "id",
+    "version",
+    "algorithm",
+    "features",
+    "excluded_features",
+    "reference_applicant",
+    "reference_probability",
+    "threshold",
+    "scorer_path",
+    "scorer_sha256",
+    "artifact_path",
+    "artifact_sha256",
+    "is_active",
+)
 
 
 def model_version_get_active() -> ModelVersion | None:
@@ -138,15 +164,26 @@ def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.all()
 
 
-def score_request_list(*, user: Any, decision: str | None = None, model_version: str | None = None,
-                       status: str | None = None, created_after: datetime | None = None,
-                       created_before: datetime | None = None) -> QuerySet[ScoreRequest]:  # fmt: skip
+def score_request_list(
+    *,
+    user: Any,
+    decision: str | None = None,
+    model_version: str | None = None,
+    status: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[ScoreRequest]:
     """Requests ``user`` may see: their own, or every one for staff."""
     queryset = ScoreRequest.objects.select_related("model_version", "applicant")
     if not user.is_staff:
         queryset = queryset.filter(requested_by=user)
-    filters = {"decision": decision, "model_version__version": model_version, "status": status,
-               "created_at__gte": created_after, "created_at__lt": created_before}  # fmt: skip
+    filters = {
+        "decision": decision,
+        "model_version__version": model_version,
+        "status": status,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+    }
     return queryset.filter(**{key: value for key, value in filters.items() if value is not None})
 
 
@@ -185,17 +222,22 @@ def score_histogram(*, scores: QuerySet[ScoreRequest], bins: int = 12) -> list[d
         return []
     low, width = rows[0][0], rows[0][1]
     counts = {bin_: count for _, _, bin_, count in rows}
-    return [{"low": low + i * width, "high": low + (i + 1) * width - 1, "count": counts.get(i, 0)}
-            for i in range(max(counts) + 1)]  # fmt: skip
+    return [
+        {"low": low + i * width, "high": low + (i + 1) * width - 1, "count": counts.get(i, 0)}
+        for i in range(max(counts) + 1)
+    ]
 
 
 def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
     """Requests per day, approval rate, score histogram and queue depth for the admin dashboard."""
     since = timezone.now() - timedelta(days=days)
     done = ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE, created_at__gte=since)
-    per_day = list(done.annotate(day=TruncDate("created_at")).values("day")
-                   .annotate(total=Count("id"), approved=Count("id", filter=Q(decision="approve")))
-                   .order_by("day"))  # fmt: skip
+    per_day = list(
+        done.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(total=Count("id"), approved=Count("id", filter=Q(decision="approve")))
+        .order_by("day")
+    )
     total = sum(row["total"] for row in per_day)
     approved = sum(row["approved"] for row in per_day)
     histogram = score_histogram(scores=done)
@@ -270,11 +312,22 @@ def batch_decision_counts(*, job: BatchJob) -> dict[str, int]:
 
 def batch_result_table(*, job: BatchJob, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` decisions in file order, each with its first reason's text ("" if none)."""
-    rows = (BatchResult.objects.filter(job=job).order_by("line")
-            .values_list("line", "external_id", "score", "probability_bad", "decision", "reasons")[:limit])  # fmt: skip
-    return [{"line": line, "external_id": external_id, "score": score, "probability_bad": probability,
-             "decision": decision, "first_reason": reasons[0]["text"] if reasons else ""}
-            for line, external_id, score, probability, decision, reasons in rows]  # fmt: skip
+    rows = (
+        BatchResult.objects.filter(job=job)
+        .order_by("line")
+        .values_list("line", "external_id", "score", "probability_bad", "decision", "reasons")[:limit]
+    )
+    return [
+        {
+            "line": line,
+            "external_id": external_id,
+            "score": score,
+            "probability_bad": probability,
+            "decision": decision,
+            "first_reason": reasons[0]["text"] if reasons else "",
+        }
+        for line, external_id, score, probability, decision, reasons in rows
+    ]
 
 
 RESULT_CSV_HEADER = (schema.ID_COLUMN, "probability_bad", "score", "decision", "reasons")
@@ -287,9 +340,12 @@ def batch_result_rows(*, job: BatchJob, chunk_rows: int = 5000) -> Iterator[tupl
     Reasons are their plain-language texts joined by "; ". Read with a server-side cursor, so a
     million rows stream without being held in memory.
     """
-    rows = (BatchResult.objects.filter(job=job).order_by("line")
-            .values_list("external_id", "probability_bad", "score", "decision", "reasons")
-            .iterator(chunk_size=chunk_rows))  # fmt: skip
+    rows = (
+        BatchResult.objects.filter(job=job)
+        .order_by("line")
+        .values_list("external_id", "probability_bad", "score", "decision", "reasons")
+        .iterator(chunk_size=chunk_rows)
+    )
     for external_id, probability, score, decision, reasons in rows:
         yield (external_id, f"{probability:.6f}", score, decision, "; ".join(r["text"] for r in reasons))
 
@@ -351,17 +407,30 @@ def outcome_listed_rows(*, upload: OutcomeUpload, limit: int | None = None) -> I
     return iter(rows[:limit]) if limit is not None else rows.iterator(chunk_size=5000)
 
 
-def shadow_score_list(*, user: Any, challenger: str | None = None, score_request: Any = None, batch: Any = None,
-                      kind: str | None = None, agreement: str | None = None, created_after: datetime | None = None,
-                      created_before: datetime | None = None) -> QuerySet[ShadowScore]:  # fmt: skip
+def shadow_score_list(
+    *,
+    user: Any,
+    challenger: str | None = None,
+    score_request: Any = None,
+    batch: Any = None,
+    kind: str | None = None,
+    agreement: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[ShadowScore]:
     """Shadow scores ``user`` may see: those of their own decisions (single requests they sent, bulk jobs
     they uploaded), or every one for staff. ``kind``: "single" or "bulk"; ``agreement``: "agree",
     "disagree" (both scored, decisions differ) or "failed" (the challenger could not score)."""
     queryset = ShadowScore.objects.select_related("challenger", "champion")
     if not user.is_staff:
         queryset = queryset.filter(Q(score_request__requested_by=user) | Q(job__uploaded_by=user))
-    filters = {"challenger__version": challenger, "score_request_id": score_request, "job_id": batch,
-               "created_at__gte": created_after, "created_at__lt": created_before}  # fmt: skip
+    filters = {
+        "challenger__version": challenger,
+        "score_request_id": score_request,
+        "job_id": batch,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+    }
     queryset = queryset.filter(**{key: value for key, value in filters.items() if value is not None})
     if kind is not None:
         queryset = queryset.filter(score_request__isnull=kind != "single")

@@ -88,15 +88,23 @@ def _code_field(column: Column, options: dict[str, Any]) -> CodeField:
 
 
 def _field(column: Column) -> serializers.Field:
-    options: dict[str, Any] = {"help_text": column.description, "required": not column.nullable,
-                               "allow_null": column.nullable}  # fmt: skip
+    options: dict[str, Any] = {
+        "help_text": column.description,
+        "required": not column.nullable,
+        "allow_null": column.nullable,
+    }
     if column.is_numeric:
         cls = WholeNumberField if column.kind is Kind.INTEGER else NumberField
         return cls(min_value=column.minimum, max_value=column.maximum, **options)
     if column.kind is Kind.CATEGORY:
         return _code_field(column, options)
-    field = TextField(max_length=schema.TEXT_MAX_LENGTH, allow_blank=column.nullable, trim_whitespace=True,
-                      missing_markers=schema.MISSING_TOKENS + column.missing_tokens, **options)  # fmt: skip
+    field = TextField(
+        max_length=schema.TEXT_MAX_LENGTH,
+        allow_blank=column.nullable,
+        trim_whitespace=True,
+        missing_markers=schema.MISSING_TOKENS + column.missing_tokens,
+        **options,
+    )
     # Blanks around the text are trimmed before any check, so the pattern lets them be.
     pattern = rf"^\s*[^{schema.CONTROL_CHARACTERS[1:-1]}]*\s*$"
     text = {"type": "string", "maxLength": schema.TEXT_MAX_LENGTH, "pattern": pattern}
@@ -107,8 +115,12 @@ def _field(column: Column) -> serializers.Field:
 def _applicant_fields() -> dict[str, serializers.Field]:
     fields = {column.name: _field(column) for column in schema.INPUT_COLUMNS[1:]}
     fields[schema.ID_COLUMN] = WholeNumberField(
-        required=False, allow_null=True, min_value=0, max_value=10**12,
-        help_text="The caller's own id for the applicant (optional)")  # fmt: skip
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=10**12,
+        help_text="The caller's own id for the applicant (optional)",
+    )
     return fields
 
 

@@ -48,8 +48,14 @@ def score_request_process_task(self: Task, score_request_id: str) -> None:
         _wait_for_commit(self, "score request", score_request_id)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,),
-             retry_backoff=True, max_retries=5)  # fmt: skip
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def batch_job_index_task(self: Task, job_id: str) -> None:
     try:
         batch_job_index(job_id=job_id)
@@ -57,8 +63,9 @@ def batch_job_index_task(self: Task, job_id: str) -> None:
         _wait_for_commit(self, "batch job", job_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True,
-             max_retries=5)  # fmt: skip
+@shared_task(
+    acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5
+)
 def batch_chunk_process_task(chunk_id: int) -> None:
     try:
         batch_chunk_process(chunk_id=chunk_id, worker=worker_name())

@@ -26,8 +26,9 @@ class SizeLimitUploadHandler(FileUploadHandler):
     one (chunked) is refused as soon as it passes the limit. What was received is discarded.
     """
 
-    def handle_raw_input(self, input_data: Any, META: Any, content_length: int, boundary: Any,
-                         encoding: str | None = None) -> None:  # fmt: skip
+    def handle_raw_input(
+        self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: str | None = None
+    ) -> None:
         # The body is the file plus a little multipart framing: allow for the framing.
         self._check(content_length - _FRAMING_BYTES if content_length else None)
 

@@ -16,8 +16,19 @@ from pathlib import Path
 
 
 def pip_audit(report: Path) -> None:
-    command = [sys.executable, "-m", "pip_audit", "--progress-spinner", "off", "--desc", "off",
-               "--format", "json", "--output", str(report)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip_audit",
+        "--progress-spinner",
+        "off",
+        "--desc",
+        "off",
+        "--format",
+        "json",
+        "--output",
+        str(report),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode not in (0, 1) or not report.exists():  # 1: vulnerabilities found, reported in the file
         sys.exit(f"pip-audit failed ({done.returncode}):\n{done.stderr}")
@@ -37,11 +48,16 @@ def main() -> int:
         for vuln in package["vulns"]:
             fixed = ", ".join(vuln.get("fix_versions") or []) or "no fixed release"
             print(f"VULNERABLE {package['name']} {package['version']}: {vuln['id']} (fixed in {fixed})")
-    print(f"audited {len(packages) - len(skipped)} of {len(packages)} installed packages: "
-          f"{len(vulnerable)} with known vulnerabilities")  # fmt: skip
+    print(
+        f"audited {len(packages) - len(skipped)} of {len(packages)} installed packages: "
+        f"{len(vulnerable)} with known vulnerabilities"
+    )
     if skipped:
-        print(f"NOT AUDITED: {len(skipped)} packages PyPI could not tell about, for example:\n  "
-              + "\n  ".join(p["skip_reason"] for p in skipped[:3]), file=sys.stderr)  # fmt: skip
+        print(
+            f"NOT AUDITED: {len(skipped)} packages PyPI could not tell about, for example:\n  "
+            + "\n  ".join(p["skip_reason"] for p in skipped[:3]),
+            file=sys.stderr,
+        )
     return 1 if vulnerable or (strict and skipped) else 0
 
 

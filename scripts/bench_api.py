@@ -104,8 +104,9 @@ def vacuum(database: str) -> None:
 
 
 def manage_output(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True, capture_output=True,
-                         text=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -203,9 +204,27 @@ def start_stack(
 def start_worker(env: dict[str, str], queues: str, concurrency: int, nice: int = 0) -> subprocess.Popen:
     """A Celery worker on ``queues``; ``nice`` > 0 runs it at a lower CPU priority."""
     return subprocess.Popen(
-        [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "celery", "-A", "creditrisk", "worker",
-         "-Q", queues, "--concurrency", str(concurrency), "--loglevel", "WARNING", "--hostname", f"{queues.replace(',', '-')}@%h"],
-        cwd=REPO, env=env, start_new_session=True)  # fmt: skip
+        [
+            *(["nice", "-n", str(nice)] if nice else []),
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "creditrisk",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"{queues.replace(',', '-')}@%h",
+        ],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def stop_stack(processes: list[subprocess.Popen]) -> None:
@@ -233,8 +252,12 @@ def wait_ready(port: int, token: str, applicant: dict[str, Any], timeout: float 
 
 
 def post(conn: http.client.HTTPConnection, token: str, applicant: dict[str, Any]) -> tuple[int, bytes]:
-    conn.request("POST", "/api/v1/score-requests/", body=json.dumps(applicant),
-                 headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})  # fmt: skip
+    conn.request(
+        "POST",
+        "/api/v1/score-requests/",
+        body=json.dumps(applicant),
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
     response = conn.getresponse()
     return response.status, response.read()
 
@@ -274,9 +297,15 @@ def load(port: int, token: str, applicants: list[dict[str, Any]], total: int, co
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "throughput": total / seconds, "p50": percentile(latencies, 50),
-            "p95": percentile(latencies, 95), "p99": percentile(latencies, 99), "errors": errors,
-            "timeline": timeline}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "throughput": total / seconds,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "errors": errors,
+        "timeline": timeline,
+    }
 
 
 def main() -> None:
@@ -292,9 +321,11 @@ def main() -> None:
         action="store_true",
         help="Run the load without, then with, a challenger scored in shadow, and compare their p99",
     )
-    parser.add_argument("--challenger-version", metavar="VERSION",
-                        help="The version to make the challenger (default: the newest inactive one, else one "
-                        "trained once)")  # fmt: skip
+    parser.add_argument(
+        "--challenger-version",
+        metavar="VERSION",
+        help="The version to make the challenger (default: the newest inactive one, else one trained once)",
+    )
     args = parser.parse_args()
 
     env = {**os.environ, **BASE_ENV}
@@ -325,9 +356,13 @@ def main() -> None:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-    targets = {"must: >= 80 requests/s": result["throughput"] >= 80, "must: p99 <= 150 ms": result["p99"] <= 150,
-               "must: no errors": not result["errors"], "aim: >= 100 requests/s": result["throughput"] >= 100,
-               "aim: p99 <= 100 ms": result["p99"] <= 100}  # fmt: skip
+    targets = {
+        "must: >= 80 requests/s": result["throughput"] >= 80,
+        "must: p99 <= 150 ms": result["p99"] <= 150,
+        "must: no errors": not result["errors"],
+        "aim: >= 100 requests/s": result["throughput"] >= 100,
+        "aim: p99 <= 100 ms": result["p99"] <= 100,
+    }
     print(
         f"\nrequests {args.requests} at concurrency {args.concurrency} ({args.web_workers} gunicorn workers x "
         f"{args.web_threads} threads, "
@@ -349,16 +384,21 @@ def main() -> None:
         report_challenger(challenger, result, shadowed["result"], shadowed["summary"], args.requests)
 
 
-def report_challenger(version: str | None, without: dict[str, Any], with_: dict[str, Any], summary: dict[str, Any],
-                      requests: int) -> None:  # fmt: skip
+def report_challenger(
+    version: str | None, without: dict[str, Any], with_: dict[str, Any], summary: dict[str, Any], requests: int
+) -> None:
     ratio = with_["p99"] / without["p99"]
     print(f"\nwith challenger {version} scored in shadow (the same load, after the run above):")
     print(f"throughput  {with_['throughput']:.1f} requests/s (without: {without['throughput']:.1f})")
-    print(f"latency     p50 {with_['p50']:.1f} ms   p95 {with_['p95']:.1f} ms   p99 {with_['p99']:.1f} ms "
-          f"(without: p99 {without['p99']:.1f} ms; ratio {ratio:.2f})")  # fmt: skip
+    print(
+        f"latency     p50 {with_['p50']:.1f} ms   p95 {with_['p95']:.1f} ms   p99 {with_['p99']:.1f} ms "
+        f"(without: p99 {without['p99']:.1f} ms; ratio {ratio:.2f})"
+    )
     print(f"errors      {len(with_['errors'])}" + (f" (first: {with_['errors'][0]})" if with_["errors"] else ""))
-    print(f"shadowed    {summary['single']} of {requests} decisions scored by the challenger, {summary['failed']} "
-          f"failed; agreement {summary['comparison']['agreement_rate']}")  # fmt: skip
+    print(
+        f"shadowed    {summary['single']} of {requests} decisions scored by the challenger, {summary['failed']} "
+        f"failed; agreement {summary['comparison']['agreement_rate']}"
+    )
     print(f"target      must: p99 with a challenger within 20% of without: {'met' if ratio <= 1.2 else 'NOT met'}")
 
 

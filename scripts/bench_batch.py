@@ -92,8 +92,12 @@ def upload_and_wait(port: int, token: str, path: Path, timeout: float, *, partia
     headers = {"Authorization": f"Token {token}"}
     started = time.perf_counter()
     with path.open("rb") as handle:  # streamed from disk by requests
-        response = requests.post(f"http://127.0.0.1:{port}/api/v1/batches/", headers=headers,
-                                 files={"file": (path.name, handle)}, timeout=600)  # fmt: skip
+        response = requests.post(
+            f"http://127.0.0.1:{port}/api/v1/batches/",
+            headers=headers,
+            files={"file": (path.name, handle)},
+            timeout=600,
+        )
     uploaded = time.perf_counter() - started
     if response.status_code != 202:
         raise SystemExit(f"upload refused: {response.status_code} {response.text[:300]}")
@@ -104,8 +108,10 @@ def upload_and_wait(port: int, token: str, path: Path, timeout: float, *, partia
             return {"job": job, "upload_seconds": uploaded, "seconds": time.perf_counter() - started}
         if time.perf_counter() - last_print > 5:
             progress = job["progress"]
-            print(f"  {progress['rows_handled']:>9,} of {job['rows_total'] or 0:,} rows, "
-                  f"{progress['rows_per_second'] or 0:,.0f} rows/s, ETA {progress['eta_seconds']} s")  # fmt: skip
+            print(
+                f"  {progress['rows_handled']:>9,} of {job['rows_total'] or 0:,} rows, "
+                f"{progress['rows_per_second'] or 0:,.0f} rows/s, ETA {progress['eta_seconds']} s"
+            )
             last_print = time.perf_counter()
         time.sleep(0.2)
     if partial:
@@ -125,8 +131,13 @@ def main() -> None:
 
     work = REPO / "var" / "bench-batch"
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **bench_api.BASE_ENV, "CREDITRISK_BATCH_DIR": str(work / "uploads"),
-           "CREDITRISK_BATCH_CHUNK_ROWS": str(args.chunk_rows), "CREDITRISK_MAX_UPLOAD_BYTES": str(4 * 1024**3)}  # fmt: skip
+    env = {
+        **os.environ,
+        **bench_api.BASE_ENV,
+        "CREDITRISK_BATCH_DIR": str(work / "uploads"),
+        "CREDITRISK_BATCH_CHUNK_ROWS": str(args.chunk_rows),
+        "CREDITRISK_MAX_UPLOAD_BYTES": str(4 * 1024**3),
+    }
     token = bench_api.prepare(env)
     path = work / f"applications-{args.rows}.txt"
     if not path.exists():
@@ -164,19 +175,27 @@ def report(args: argparse.Namespace, result: dict[str, Any], base: dict[str, flo
     job, seconds = result["job"], result["seconds"]
     rate = job["rows_done"] / seconds
     worst = max(peak_mb.items(), key=lambda item: item[1])
-    print(f"\n{job['rows_total']:,} rows ({job['rows_done']:,} scored, {job['rows_failed']:,} invalid), status "
-          f"{job['status']}, {args.worker_concurrency} worker processes, chunks of {args.chunk_rows:,}")  # fmt: skip
+    print(
+        f"\n{job['rows_total']:,} rows ({job['rows_done']:,} scored, {job['rows_failed']:,} invalid), status "
+        f"{job['status']}, {args.worker_concurrency} worker processes, chunks of {args.chunk_rows:,}"
+    )
     print(
         f"end to end  {seconds:.1f} s from upload start to the last row persisted (upload {result['upload_seconds']:.1f} s)"
     )
     print(f"throughput  {rate:,.0f} rows/s scored, with reasons, stored and chained")
-    print(f"floor       {base['rows_per_second']:,.0f} rows/s in-process read + predict_proba ({base['seconds']:.1f} s), "
-          f"ratio {rate / base['rows_per_second']:.2f}")  # fmt: skip
+    print(
+        f"floor       {base['rows_per_second']:,.0f} rows/s in-process read + predict_proba ({base['seconds']:.1f} s), "
+        f"ratio {rate / base['rows_per_second']:.2f}"
+    )
     print(f"peak memory {worst[1]:,.0f} MB ({worst[0]})")
     for name, mb in sorted(peak_mb.items(), key=lambda item: -item[1])[:6]:
         print(f"            {mb:8,.0f} MB  {name}")
-    targets = {"end to end <= 60 s": seconds <= 60, "rows/s >= floor / 4": rate >= base["rows_per_second"] / 4,
-               "every process < 2 GB": worst[1] < 2048, "every row handled": job["status"] == "done"}  # fmt: skip
+    targets = {
+        "end to end <= 60 s": seconds <= 60,
+        "rows/s >= floor / 4": rate >= base["rows_per_second"] / 4,
+        "every process < 2 GB": worst[1] < 2048,
+        "every row handled": job["status"] == "done",
+    }
     for name, met in targets.items():
         print(f"target      {name}: {'met' if met else 'NOT met'}")
 

@@ -119,8 +119,9 @@ def outcomes(database_url: str, since: datetime, accepted: int, wait_seconds: fl
     try:
         while True:
             with conn.cursor() as cursor:
-                cursor.execute("SELECT status, count(*) FROM scoring_scorerequest WHERE created_at >= %s "
-                               "GROUP BY status", [since])  # fmt: skip
+                cursor.execute(
+                    "SELECT status, count(*) FROM scoring_scorerequest WHERE created_at >= %s GROUP BY status", [since]
+                )
                 counts = dict(cursor.fetchall())
             waiting = counts.get("queued", 0) + counts.get("running", 0)
             if not waiting or time.monotonic() > deadline:
@@ -128,8 +129,13 @@ def outcomes(database_url: str, since: datetime, accepted: int, wait_seconds: fl
             time.sleep(1)
     finally:
         conn.close()
-    return {"accepted": accepted, "stored": sum(counts.values()), "done": counts.get("done", 0),
-            "failed": counts.get("failed", 0), "waiting": waiting}  # fmt: skip
+    return {
+        "accepted": accepted,
+        "stored": sum(counts.values()),
+        "done": counts.get("done", 0),
+        "failed": counts.get("failed", 0),
+        "waiting": waiting,
+    }
 
 
 def summary(samples: list[Sample]) -> dict[str, Any]:
@@ -138,45 +144,65 @@ def summary(samples: list[Sample]) -> dict[str, Any]:
     late = sum(1 for s in samples if s.status == 202)
     if not samples:
         return {"n": 0, "errors": 0, "late": 0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-    return {"n": len(samples), "errors": errors, "late": late, "p50": bench_api.percentile(latencies, 50),
-            "p95": bench_api.percentile(latencies, 95), "p99": bench_api.percentile(latencies, 99),
-            "max": max(latencies)}  # fmt: skip
+    return {
+        "n": len(samples),
+        "errors": errors,
+        "late": late,
+        "p50": bench_api.percentile(latencies, 50),
+        "p95": bench_api.percentile(latencies, 95),
+        "p99": bench_api.percentile(latencies, 99),
+        "max": max(latencies),
+    }
 
 
 def report(args: argparse.Namespace, samples: list[Sample], batch: dict[str, Any], outcome: dict[str, int]) -> None:
-    print(f"\n{args.rate:g} single scores/s, {args.topology} workers (scoring {args.scoring_concurrency}, batch "
-          f"{args.batch_concurrency}{f' at nice {args.batch_nice}' if args.topology == 'split' else ''}), "
-          f"{args.web_workers} gunicorn workers; latency from the time each request was due")  # fmt: skip
-    print(f"\n{'window':>9} {'phase':<12} {'sent':>5} {'errors':>6} {'202':>4} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'p99 ms':>8} {'max ms':>8}")  # fmt: skip
+    print(
+        f"\n{args.rate:g} single scores/s, {args.topology} workers (scoring {args.scoring_concurrency}, batch "
+        f"{args.batch_concurrency}{f' at nice {args.batch_nice}' if args.topology == 'split' else ''}), "
+        f"{args.web_workers} gunicorn workers; latency from the time each request was due"
+    )
+    print(
+        f"\n{'window':>9} {'phase':<12} {'sent':>5} {'errors':>6} {'202':>4} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8}"
+    )
     end = max((s.due for s in samples), default=0.0)
     for start in range(0, int(end) + 1, WINDOW_SECONDS):
         window = [s for s in samples if start <= s.due < start + WINDOW_SECONDS]
         phases = "+".join(dict.fromkeys(s.phase for s in window))
         row = summary(window)
-        print(f"{start:>4}-{start + WINDOW_SECONDS:<4} {phases:<12} {row['n']:>5} {row['errors']:>6} {row['late']:>4} "
-              f"{row['p50']:>8.0f} {row['p95']:>8.0f} {row['p99']:>8.0f} {row['max']:>8.0f}")  # fmt: skip
+        print(
+            f"{start:>4}-{start + WINDOW_SECONDS:<4} {phases:<12} {row['n']:>5} {row['errors']:>6} {row['late']:>4} "
+            f"{row['p50']:>8.0f} {row['p95']:>8.0f} {row['p99']:>8.0f} {row['max']:>8.0f}"
+        )
     phases = {phase: summary([s for s in samples if s.phase == phase]) for phase in ("alone", "batch", "after")}
     print()
     for phase, row in phases.items():
-        print(f"{phase:<6} {row['n']:>6} requests, error rate {100 * row['errors'] / max(row['n'], 1):.2f} %, "
-              f"{row['late']} answered 202 (not scored within the wait), p50 {row['p50']:.0f} ms, "
-              f"p95 {row['p95']:.0f} ms, p99 {row['p99']:.0f} ms, max {row['max']:.0f} ms")  # fmt: skip
+        print(
+            f"{phase:<6} {row['n']:>6} requests, error rate {100 * row['errors'] / max(row['n'], 1):.2f} %, "
+            f"{row['late']} answered 202 (not scored within the wait), p50 {row['p50']:.0f} ms, "
+            f"p95 {row['p95']:.0f} ms, p99 {row['p99']:.0f} ms, max {row['max']:.0f} ms"
+        )
     total = summary(samples)
     print(f"all    {total['n']:>6} requests, error rate {100 * total['errors'] / max(total['n'], 1):.2f} %")
     job, seconds = batch["job"], batch["seconds"]
     stored = (
         "the last row stored" if job["status"] == "done" else f"the end of the run ({job['rows_done']:,} rows stored)"
     )
-    print(f"batch  {job['rows_total'] or 0:,} rows, status {job['status']}, {seconds:.1f} s from upload to {stored} "
-          f"({job['rows_done'] / seconds:,.0f} rows/s)")  # fmt: skip
-    print(f"stored {outcome['stored']} requests for {outcome['accepted']} accepted (201/202): {outcome['done']} done, "
-          f"{outcome['failed']} failed, {outcome['waiting']} still queued or running")  # fmt: skip
+    print(
+        f"batch  {job['rows_total'] or 0:,} rows, status {job['status']}, {seconds:.1f} s from upload to {stored} "
+        f"({job['rows_done'] / seconds:,.0f} rows/s)"
+    )
+    print(
+        f"stored {outcome['stored']} requests for {outcome['accepted']} accepted (201/202): {outcome['done']} done, "
+        f"{outcome['failed']} failed, {outcome['waiting']} still queued or running"
+    )
     lost = outcome["stored"] != outcome["accepted"] or outcome["failed"] or outcome["waiting"]
     limit = TARGET_FACTOR * phases["alone"]["p99"]
     met = phases["batch"]["p99"] <= limit and total["errors"] == 0 and not lost
-    print(f"target single-score p99 while the batch ran <= {TARGET_FACTOR:g} x p99 alone = {limit:.0f} ms, no errors, "
-          f"nothing lost: {'met' if met else 'NOT met'} (p99 {phases['batch']['p99']:.0f} ms)")  # fmt: skip
+    print(
+        f"target single-score p99 while the batch ran <= {TARGET_FACTOR:g} x p99 alone = {limit:.0f} ms, no errors, "
+        f"nothing lost: {'met' if met else 'NOT met'} (p99 {phases['batch']['p99']:.0f} ms)"
+    )
 
 
 def main() -> None:
@@ -197,8 +223,13 @@ def main() -> None:
 
     work = REPO / "var" / "bench-load"
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **bench_api.BASE_ENV, "CREDITRISK_BATCH_DIR": str(work / "uploads"),
-           "CREDITRISK_BATCH_CHUNK_ROWS": str(args.chunk_rows), "CREDITRISK_MAX_UPLOAD_BYTES": str(4 * 1024**3)}  # fmt: skip
+    env = {
+        **os.environ,
+        **bench_api.BASE_ENV,
+        "CREDITRISK_BATCH_DIR": str(work / "uploads"),
+        "CREDITRISK_BATCH_CHUNK_ROWS": str(args.chunk_rows),
+        "CREDITRISK_MAX_UPLOAD_BYTES": str(4 * 1024**3),
+    }
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):  # BENCH_DATABASE_URL etc. point elsewhere
         env[name] = os.environ.get(f"BENCH_{name}", env[name])
     token = bench_api.prepare(env)

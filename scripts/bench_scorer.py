@@ -57,11 +57,15 @@ def main() -> None:
     fields = [{name: a.get(name) for name in schema.FEATURE_NAMES} for a in applicants]
     options = {"reference": version.reference_applicant, "scale": points_scale(), "threshold": version.threshold}
     explained = [_timed(lambda a=a: score_and_explain_one(scorer, a, **options)) for a in fields]
-    print(f"one applicant scored and explained: median {statistics.median(explained) * 1000:.3f} ms, "
-          f"p99 {bench_api.percentile(explained, 99) * 1000:.3f} ms (target <= 1 ms)")  # fmt: skip
+    print(
+        f"one applicant scored and explained: median {statistics.median(explained) * 1000:.3f} ms, "
+        f"p99 {bench_api.percentile(explained, 99) * 1000:.3f} ms (target <= 1 ms)"
+    )
     worker = [_timed(lambda a=a: applicant_score(inputs=a)) for a in applicants]
-    print(f"the same with the active version read from PostgreSQL (applicant_score): median "
-          f"{statistics.median(worker) * 1000:.3f} ms")  # fmt: skip
+    print(
+        f"the same with the active version read from PostgreSQL (applicant_score): median "
+        f"{statistics.median(worker) * 1000:.3f} ms"
+    )
     best = min(_timed(lambda: scorer.probability_bad(frame)) for _ in range(5))
     print(f"compiled scorer, {len(frame):,} rows: {len(frame) / best:,.0f} rows/s on one core (target >= 100,000)")
     single = [_timed(lambda a=a: scorer.probability_bad(a)) for a in applicants[:200]]
@@ -70,8 +74,10 @@ def main() -> None:
     features = frame[list(pipeline.feature_names_in_)] if hasattr(pipeline, "feature_names_in_") else frame
     one = [_timed(lambda i=i: pipeline.predict_proba(features.iloc[[i]])) for i in range(50)]
     whole = _timed(lambda: pipeline.predict_proba(features))
-    print(f"scikit-learn pipeline: one applicant {statistics.median(one) * 1000:.1f} ms (no reasons), "
-          f"{len(frame) / whole:,.0f} rows/s on a whole frame")  # fmt: skip
+    print(
+        f"scikit-learn pipeline: one applicant {statistics.median(one) * 1000:.1f} ms (no reasons), "
+        f"{len(frame) / whole:,.0f} rows/s on a whole frame"
+    )
 
 
 def _timed(call) -> float:  # noqa: ANN001 - a zero-argument callable

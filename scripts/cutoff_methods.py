@@ -52,8 +52,9 @@ METHODS: dict[str, Method] = {
     "raw argmax": raw_argmax,
     "smoothed argmax (bandwidth 0.02)": smoothed_argmax(0.02),
     "smoothed argmax (bandwidth 0.04)": smoothed_argmax(0.04),
-    "bootstrap median argmax (chosen)": lambda p, bad, exposure, economics: choose_threshold(
-        p, bad, exposure, economics, n_boot=200).threshold,
+    "bootstrap median argmax (chosen)": lambda p, bad, exposure, economics: (
+        choose_threshold(p, bad, exposure, economics, n_boot=200).threshold
+    ),
 }
 
 
@@ -76,8 +77,9 @@ def main() -> None:
         choose_on, measure_on = order[: len(p) // 2], order[len(p) // 2 :]
         for name, method in METHODS.items():
             threshold = method(p[choose_on], bad[choose_on], exposure[choose_on], economics)
-            result = simulate(p[measure_on], bad[measure_on], exposure[measure_on], threshold=threshold,
-                              economics=economics)  # fmt: skip
+            result = simulate(
+                p[measure_on], bad[measure_on], exposure[measure_on], threshold=threshold, economics=economics
+            )
             captured[name].append(result["uplift_captured"])
             chosen[name].append(threshold)
         best = profit_curve(p[measure_on], bad[measure_on], exposure[measure_on], economics)["profit"].max()
@@ -86,10 +88,14 @@ def main() -> None:
     print("| method | cut-off (mean ± sd) | share of the oracle's uplift on the other half (mean ± sd) |")
     print("| --- | --- | --- |")
     for name in METHODS:
-        print(f"| {name} | {np.mean(chosen[name]):.4f} ± {np.std(chosen[name]):.4f} | "
-              f"{np.mean(captured[name]):.4f} ± {np.std(captured[name]):.4f} |")  # fmt: skip
-    print(f"| (hindsight: the best cut-off of the measured half itself) | | {np.mean(hindsight):.4f} ± "
-          f"{np.std(hindsight):.4f} |")  # fmt: skip
+        print(
+            f"| {name} | {np.mean(chosen[name]):.4f} ± {np.std(chosen[name]):.4f} | "
+            f"{np.mean(captured[name]):.4f} ± {np.std(captured[name]):.4f} |"
+        )
+    print(
+        f"| (hindsight: the best cut-off of the measured half itself) | | {np.mean(hindsight):.4f} ± "
+        f"{np.std(hindsight):.4f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -31,16 +31,43 @@ def _share(value: float | None) -> str:
 
 @admin.register(SimulationRun)
 class SimulationRunAdmin(ReadOnlyAdmin):
-    list_display = ["short_id", "created_at", "model_version", "source", "status", "cut_off", "approval_rate",
-                    "profit", "uplift_captured", "requested_by"]  # fmt: skip
+    list_display = [
+        "short_id",
+        "created_at",
+        "model_version",
+        "source",
+        "status",
+        "cut_off",
+        "approval_rate",
+        "profit",
+        "uplift_captured",
+        "requested_by",
+    ]
     list_filter = ["status", "source", "model_version", "created_at"]
     list_select_related = ["model_version", "requested_by"]
     date_hierarchy = "created_at"
     change_form_template = "admin/simulations/simulationrun/change_form.html"
-    readonly_fields = ["id", "status", "model_version", "requested_by", "source", "data_source", "data_sha256",
-                       "economics_in_words", "cut_off", "threshold_source", "threshold_choice_table",
-                       "apply_threshold", "threshold_applied", "warnings_list", "error", "created_at", "started_at",
-                       "finished_at", "attempts"]  # fmt: skip
+    readonly_fields = [
+        "id",
+        "status",
+        "model_version",
+        "requested_by",
+        "source",
+        "data_source",
+        "data_sha256",
+        "economics_in_words",
+        "cut_off",
+        "threshold_source",
+        "threshold_choice_table",
+        "apply_threshold",
+        "threshold_applied",
+        "warnings_list",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+    ]
     fields = readonly_fields
 
     @admin.display(description="simulation")
@@ -79,25 +106,38 @@ class SimulationRunAdmin(ReadOnlyAdmin):
             values = form.cleaned_data
             try:
                 run = simulation_run_create(
-                    requested_by=request.user, economics=values["economics"], model_version=values["model_version"],
-                    upload=form.upload, upload_name=form.upload_name, threshold=values["threshold"],
-                    apply_threshold=values["apply_threshold"], bootstrap_samples=values["bootstrap_samples"],
-                )  # fmt: skip
+                    requested_by=request.user,
+                    economics=values["economics"],
+                    model_version=values["model_version"],
+                    upload=form.upload,
+                    upload_name=form.upload_name,
+                    threshold=values["threshold"],
+                    apply_threshold=values["apply_threshold"],
+                    bootstrap_samples=values["bootstrap_samples"],
+                )
             except (NoActiveModelError, SimulationError) as exc:
                 form.add_error(None, str(exc))
             else:
                 form.discard_kept_upload()
-                self.message_user(request, f"Simulation {str(run.id)[:8]} is queued: this page shows its report "
-                                           "when the worker is done.", messages.SUCCESS)  # fmt: skip
+                self.message_user(
+                    request,
+                    f"Simulation {str(run.id)[:8]} is queued: this page shows its report when the worker is done.",
+                    messages.SUCCESS,
+                )
                 return redirect("admin:simulations_simulationrun_change", run.pk)
         if form.errors:
             form.keep_upload()
         groups = [("Data", DATA_FIELDS), ("Cut-off", CUT_OFF_FIELDS), ("Economics", ECONOMICS_FIELDS)]
-        context = {**self.admin_site.each_context(request), "title": "Start a lending simulation", "form": form,
-                   "opts": self.model._meta, "groups": [(title, [form[name] for name in names])
-                                                         for title, names in groups]}  # fmt: skip
-        return TemplateResponse(request, "admin/simulations/simulationrun/start.html", context,
-                                status=400 if form.errors else 200)  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Start a lending simulation",
+            "form": form,
+            "opts": self.model._meta,
+            "groups": [(title, [form[name] for name in names]) for title, names in groups],
+        }
+        return TemplateResponse(
+            request, "admin/simulations/simulationrun/start.html", context, status=400 if form.errors else 200
+        )
 
     @admin.display(description="how the cut-off was chosen")
     def threshold_choice_table(self, run: SimulationRun) -> str:
@@ -111,11 +151,17 @@ class SimulationRunAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[Any]:
         own = [
-            path("<uuid:run_id>/chart/<str:name>.png", self.admin_site.admin_view(self.chart_view),
-                 name="simulations_simulationrun_chart"),
-            path("<uuid:run_id>/decisions.csv", self.admin_site.admin_view(self.decisions_view),
-                 name="simulations_simulationrun_decisions"),
-        ]  # fmt: skip
+            path(
+                "<uuid:run_id>/chart/<str:name>.png",
+                self.admin_site.admin_view(self.chart_view),
+                name="simulations_simulationrun_chart",
+            ),
+            path(
+                "<uuid:run_id>/decisions.csv",
+                self.admin_site.admin_view(self.decisions_view),
+                name="simulations_simulationrun_decisions",
+            ),
+        ]
         return own + super().get_urls()
 
     def _run(self, request: HttpRequest, run_id: Any) -> SimulationRun:
@@ -131,18 +177,21 @@ class SimulationRunAdmin(ReadOnlyAdmin):
 
     def decisions_view(self, request: HttpRequest, run_id: Any) -> StreamingHttpResponse:
         run = self._run(request, run_id)
-        response = StreamingHttpResponse(csv_rows(DECISION_COLUMNS, simulation_decision_rows(run=run)),
-                                         content_type="text/csv")  # fmt: skip
+        response = StreamingHttpResponse(
+            csv_rows(DECISION_COLUMNS, simulation_decision_rows(run=run)), content_type="text/csv"
+        )
         response["Content-Disposition"] = f'attachment; filename="simulation-{run.id}-decisions.csv"'
         return response
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:  # fmt: skip
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         run = self.get_object(request, object_id)
         context = {**(extra_context or {}), "run": run, "limits": LIMITS}
         if run is not None and run.status == SimulationRun.Status.DONE:
-            context["charts"] = [reverse("admin:simulations_simulationrun_chart", args=[run.pk, name])
-                                 for name in CHART_NAMES]  # fmt: skip
+            context["charts"] = [
+                reverse("admin:simulations_simulationrun_chart", args=[run.pk, name]) for name in CHART_NAMES
+            ]
             context["decisions_url"] = reverse("admin:simulations_simulationrun_decisions", args=[run.pk])
             context["rows"] = _summary_rows(run)
             context["shares"] = {
@@ -165,16 +214,19 @@ def _summary_rows(run: SimulationRun) -> list[tuple[str, str, str, str]]:
     return [
         ("applicants approved", f"{s['approved']:,}", f"{s['applicants']:,}", f"{s['approved_oracle']:,}"),
         ("profit", money(s["profit"]), money(s["profit_approve_all"]), money(s["profit_oracle"])),
-        ("profit per applicant", f"{s['profit_per_applicant']:.2f}", f"{s['profit_per_applicant_approve_all']:.2f}",
-         f"{s['profit_per_applicant_oracle']:.2f}"),
+        (
+            "profit per applicant",
+            f"{s['profit_per_applicant']:.2f}",
+            f"{s['profit_per_applicant_approve_all']:.2f}",
+            f"{s['profit_per_applicant_oracle']:.2f}",
+        ),
         ("bad rate among approved", _share(s["bad_rate_approved"]), _share(s["bad_rate"]), _share(0.0)),
-    ]  # fmt: skip
+    ]
 
 
 @admin.register(SimulationDecision)
 class SimulationDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["run_link", "row", "external_id", "probability", "score", "decision", "bad", "exposure",
-                    "profit"]  # fmt: skip
+    list_display = ["run_link", "row", "external_id", "probability", "score", "decision", "bad", "exposure", "profit"]
     list_filter = ["decision", "bad"]
     search_fields = ["external_id", "=run__id"]
     list_select_related = ["run"]

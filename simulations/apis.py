@@ -30,8 +30,10 @@ from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows, si
 from simulations.services import SimulationError, simulation_run_create, simulation_upload_check
 
 _INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
-_COMMON = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
-           429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests")}  # fmt: skip
+_COMMON = {
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests"),
+}
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such simulation visible to this user")}
 
 
@@ -39,17 +41,40 @@ class SimulationRunOutputSerializer(serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     # Blank until the run has chosen its cut-off (read-only model fields lose their blank choice).
-    threshold_source = serializers.ChoiceField(choices=SimulationRun.ThresholdSource.choices, allow_blank=True,
-                                               read_only=True)  # fmt: skip
+    threshold_source = serializers.ChoiceField(
+        choices=SimulationRun.ThresholdSource.choices, allow_blank=True, read_only=True
+    )
     limits = serializers.SerializerMethodField()
     decisions_csv = serializers.SerializerMethodField()
 
     class Meta:
         model = SimulationRun
-        fields = ["id", "status", "model_version", "requested_by", "source", "data_source", "data_sha256",
-                  "economics", "threshold", "threshold_source", "threshold_choice", "apply_threshold",
-                  "threshold_applied", "summary", "intervals", "fairness", "charts", "warnings", "limits",
-                  "decisions_csv", "error", "created_at", "started_at", "finished_at"]  # fmt: skip
+        fields = [
+            "id",
+            "status",
+            "model_version",
+            "requested_by",
+            "source",
+            "data_source",
+            "data_sha256",
+            "economics",
+            "threshold",
+            "threshold_source",
+            "threshold_choice",
+            "apply_threshold",
+            "threshold_applied",
+            "summary",
+            "intervals",
+            "fairness",
+            "charts",
+            "warnings",
+            "limits",
+            "decisions_csv",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields  # output only: every field is always in the answer (required in the schema)
 
     def get_limits(self, run: SimulationRun) -> list[str]:
@@ -60,12 +85,15 @@ class SimulationRunOutputSerializer(serializers.ModelSerializer):
 
 
 class SimulationParametersSerializer(serializers.Serializer):
-    model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False,
-                                           help_text="Default: the active version")  # fmt: skip
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                       help_text="Evaluate this cut-off instead of the policy's")  # fmt: skip
-    apply_threshold = serializers.BooleanField(default=False, help_text="Staff only: store the run's cut-off "
-                                               "as the model's policy threshold")  # fmt: skip
+    model_version = serializers.RegexField(
+        VERSION_PATTERN, max_length=40, required=False, help_text="Default: the active version"
+    )
+    threshold = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0, help_text="Evaluate this cut-off instead of the policy's"
+    )
+    apply_threshold = serializers.BooleanField(
+        default=False, help_text="Staff only: store the run's cut-off as the model's policy threshold"
+    )
     bootstrap_samples = serializers.IntegerField(default=1000, min_value=100, max_value=10000)
     # Economics (defaults in docs/simulation.md); the ranges keep every value meaningful and finite.
     exposure = serializers.FloatField(required=False, min_value=0.01, max_value=1e9)
@@ -91,25 +119,33 @@ class SimulationUploadSerializer(SimulationParametersSerializer):
     file = serializers.FileField(
         help_text="A labelled file of applications: the original PAKDD format (TAB, no header, latin-1) or CSV "
         "with a header row, either optionally gzip-compressed. To use the model's holdout rows, send JSON instead",
-        error_messages={"required": "A multipart body must carry the labelled file to simulate on (field `file`); "
-                        "to simulate on the model's holdout rows, send the parameters as JSON ({{}} for the defaults)."},
-    )  # fmt: skip
+        error_messages={
+            "required": "A multipart body must carry the labelled file to simulate on (field `file`); "
+            "to simulate on the model's holdout rows, send the parameters as JSON ({{}} for the defaults)."
+        },
+    )
 
 
 class SimulationRunCreateApi(APIView):
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
-        request={"application/json": SimulationParametersSerializer,
-                 "multipart/form-data": OpenApiRequest(SimulationUploadSerializer, encoding=UPLOAD_ENCODING)},
-        responses={202: SimulationRunOutputSerializer, 400: _INVALID,
-                   403: OpenApiResponse(ErrorSerializer, description="apply_threshold is for staff only"),
-                   404: OpenApiResponse(ErrorSerializer, description="No such model version"),
-                   409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
-                   413: OpenApiResponse(ErrorSerializer, description="The file is too large"), **_COMMON,
-                   **UNSUPPORTED},
+        request={
+            "application/json": SimulationParametersSerializer,
+            "multipart/form-data": OpenApiRequest(SimulationUploadSerializer, encoding=UPLOAD_ENCODING),
+        },
+        responses={
+            202: SimulationRunOutputSerializer,
+            400: _INVALID,
+            403: OpenApiResponse(ErrorSerializer, description="apply_threshold is for staff only"),
+            404: OpenApiResponse(ErrorSerializer, description="No such model version"),
+            409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
+            413: OpenApiResponse(ErrorSerializer, description="The file is too large"),
+            **_COMMON,
+            **UNSUPPORTED,
+        },
         summary="Start a lending simulation (runs on a worker; poll the returned id)",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         multipart = (request.content_type or "").startswith("multipart/")
         data = (SimulationUploadSerializer if multipart else SimulationParametersSerializer)(data=request.data)
@@ -123,17 +159,24 @@ class SimulationRunCreateApi(APIView):
         upload = _upload(values.get("file"))
         try:
             run = simulation_run_create(
-                requested_by=request.user, economics=values["economics"], model_version=version,
-                upload=upload, upload_name=values["file"].name if upload is not None else "",
-                threshold=values.get("threshold"), apply_threshold=values["apply_threshold"],
+                requested_by=request.user,
+                economics=values["economics"],
+                model_version=version,
+                upload=upload,
+                upload_name=values["file"].name if upload is not None else "",
+                threshold=values.get("threshold"),
+                apply_threshold=values["apply_threshold"],
                 bootstrap_samples=values["bootstrap_samples"],
-            )  # fmt: skip
+            )
         except NoActiveModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except SimulationError as exc:  # the holdout of a version refitted on it: no longer a test set
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(SimulationRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": f"/api/v1/simulations/{run.id}/"})  # fmt: skip
+        return Response(
+            SimulationRunOutputSerializer(run).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/simulations/{run.id}/"},
+        )
 
 
 class FileTooLarge(serializers.ValidationError):
@@ -145,8 +188,12 @@ def _upload(file: Any) -> bytes | None:
     if file is None:
         return None
     if file.size > settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:
-        raise FileTooLarge({"detail": f"The file is {file.size:,} bytes; at most "
-                                      f"{settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:,} are accepted."})  # fmt: skip
+        raise FileTooLarge(
+            {
+                "detail": f"The file is {file.size:,} bytes; at most "
+                f"{settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:,} are accepted."
+            }
+        )
     content = file.read()
     try:
         simulation_upload_check(content=content)
@@ -181,10 +228,17 @@ class SimulationRunListApi(APIView):
         page = serializers.IntegerField(required=False, min_value=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
-    @extend_schema(parameters=[SimulationFilterSerializer], summary="List simulations (your own; staff: everyone's)",
-                   operation_id="v1_simulations_list",
-                   responses={200: SimulationRunPageSerializer, 400: _INVALID,
-                              404: OpenApiResponse(ErrorSerializer, description="No such page"), **_COMMON})  # fmt: skip
+    @extend_schema(
+        parameters=[SimulationFilterSerializer],
+        summary="List simulations (your own; staff: everyone's)",
+        operation_id="v1_simulations_list",
+        responses={
+            200: SimulationRunPageSerializer,
+            400: _INVALID,
+            404: OpenApiResponse(ErrorSerializer, description="No such page"),
+            **_COMMON,
+        },
+    )
     def get(self, request: Request) -> Response:
         filters = self.SimulationFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
@@ -203,22 +257,30 @@ def _visible_run(request: Request, run_id: str) -> SimulationRun:
 
 
 class SimulationRunDetailApi(APIView):
-    @extend_schema(responses={200: SimulationRunOutputSerializer, **_NOT_FOUND, **_COMMON},
-                   summary="A simulation's status and, once done, its results")  # fmt: skip
+    @extend_schema(
+        responses={200: SimulationRunOutputSerializer, **_NOT_FOUND, **_COMMON},
+        summary="A simulation's status and, once done, its results",
+    )
     def get(self, request: Request, run_id: str) -> Response:
         return Response(SimulationRunOutputSerializer(_visible_run(request, run_id)).data)
 
 
 class SimulationDecisionsApi(APIView):
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **_NOT_FOUND,
-                              409: OpenApiResponse(ErrorSerializer, description="The simulation is not done"),
-                              **_COMMON},
-                   summary="Every applicant's decision and booked profit, as CSV")  # fmt: skip
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            **_NOT_FOUND,
+            409: OpenApiResponse(ErrorSerializer, description="The simulation is not done"),
+            **_COMMON,
+        },
+        summary="Every applicant's decision and booked profit, as CSV",
+    )
     def get(self, request: Request, run_id: str) -> Response | StreamingHttpResponse:
         run = _visible_run(request, run_id)
         if run.status != SimulationRun.Status.DONE:
             return Response({"detail": f"The simulation is {run.status}."}, status=status.HTTP_409_CONFLICT)
-        response = StreamingHttpResponse(csv_rows(DECISION_COLUMNS, simulation_decision_rows(run=run)),
-                                         content_type="text/csv")  # fmt: skip
+        response = StreamingHttpResponse(
+            csv_rows(DECISION_COLUMNS, simulation_decision_rows(run=run)), content_type="text/csv"
+        )
         response["Content-Disposition"] = f'attachment; filename="simulation-{run.id}-decisions.csv"'
         return response

@@ -25,8 +25,15 @@ _KEPT_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 DATA_FIELDS = ("data", "file", "model_version")
 CUT_OFF_FIELDS = ("threshold", "apply_threshold", "bootstrap_samples")
-ECONOMICS_FIELDS = ("exposure", "margin", "loss_given_default", "income_multiple", "exposure_cap",
-                    "cost_per_application", "cost_of_funds")  # fmt: skip
+ECONOMICS_FIELDS = (
+    "exposure",
+    "margin",
+    "loss_given_default",
+    "income_multiple",
+    "exposure_cap",
+    "cost_per_application",
+    "cost_of_funds",
+)
 
 
 class SimulationStartForm(forms.Form):
@@ -36,31 +43,46 @@ class SimulationStartForm(forms.Form):
         initial="holdout",
         widget=forms.RadioSelect,
     )
-    file = forms.FileField(required=False, label="Labelled file",
-                           help_text="Original PAKDD format (TAB, no header, latin-1, TARGET_LABEL_BAD=1 last) or CSV "
-                                     "with a header row including TARGET_LABEL_BAD=1; either may be gzip-compressed")  # fmt: skip
+    file = forms.FileField(
+        required=False,
+        label="Labelled file",
+        help_text="Original PAKDD format (TAB, no header, latin-1, TARGET_LABEL_BAD=1 last) or CSV "
+        "with a header row including TARGET_LABEL_BAD=1; either may be gzip-compressed",
+    )
     kept_upload = forms.CharField(required=False, widget=forms.HiddenInput)
     kept_name = forms.CharField(required=False, widget=forms.HiddenInput)
-    model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), required=False,
-                                           empty_label="the active version")  # fmt: skip
-    threshold = forms.FloatField(required=False, label="Cut-off to evaluate",
-                                 help_text="A probability of default between 0 and 1; empty: the model's policy "
-                                           "cut-off, or the one its validation predictions choose for these economics")  # fmt: skip
-    apply_threshold = forms.BooleanField(required=False, label="Make the run's cut-off the model's policy",
-                                         help_text="Single and bulk scoring decide at it from then on")  # fmt: skip
-    bootstrap_samples = forms.IntegerField(initial=1000, help_text="Resamples for the confidence intervals "
-                                                                   "(100 to 10,000; more is slower)")  # fmt: skip
+    model_version = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.all(), required=False, empty_label="the active version"
+    )
+    threshold = forms.FloatField(
+        required=False,
+        label="Cut-off to evaluate",
+        help_text="A probability of default between 0 and 1; empty: the model's policy "
+        "cut-off, or the one its validation predictions choose for these economics",
+    )
+    apply_threshold = forms.BooleanField(
+        required=False,
+        label="Make the run's cut-off the model's policy",
+        help_text="Single and bulk scoring decide at it from then on",
+    )
+    bootstrap_samples = forms.IntegerField(
+        initial=1000, help_text="Resamples for the confidence intervals (100 to 10,000; more is slower)"
+    )
     exposure = forms.FloatField(initial=_DEFAULTS.exposure, help_text="Lent to each approved applicant")
     margin = forms.FloatField(initial=_DEFAULTS.margin, help_text="Share of the exposure a good client earns")
-    loss_given_default = forms.FloatField(initial=_DEFAULTS.loss_given_default,
-                                          help_text="Share of the exposure lost on a client who defaults")  # fmt: skip
-    income_multiple = forms.FloatField(required=False, help_text="Lend this multiple of the monthly income instead "
-                                                                 "(the exposure where there is none)")  # fmt: skip
+    loss_given_default = forms.FloatField(
+        initial=_DEFAULTS.loss_given_default, help_text="Share of the exposure lost on a client who defaults"
+    )
+    income_multiple = forms.FloatField(
+        required=False, help_text="Lend this multiple of the monthly income instead (the exposure where there is none)"
+    )
     exposure_cap = forms.FloatField(required=False, help_text="At most this much when lending by income")
-    cost_per_application = forms.FloatField(initial=_DEFAULTS.cost_per_application,
-                                            help_text="Paid on every applicant, approved or not")  # fmt: skip
-    cost_of_funds = forms.FloatField(initial=_DEFAULTS.cost_of_funds,
-                                     help_text="Share of the exposure of every approved loan")  # fmt: skip
+    cost_per_application = forms.FloatField(
+        initial=_DEFAULTS.cost_per_application, help_text="Paid on every applicant, approved or not"
+    )
+    cost_of_funds = forms.FloatField(
+        initial=_DEFAULTS.cost_of_funds, help_text="Share of the exposure of every approved loan"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,8 +105,11 @@ class SimulationStartForm(forms.Form):
         file, kept = values.get("file"), values.get("kept_upload") or ""
         if file is not None:
             if file.size > settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:
-                self.add_error("file", f"{file.name} is {file.size:,} bytes; at most "
-                                       f"{settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:,} are accepted.")  # fmt: skip
+                self.add_error(
+                    "file",
+                    f"{file.name} is {file.size:,} bytes; at most "
+                    f"{settings.CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES:,} are accepted.",
+                )
                 return
             content, name = file.read(), file.name or "file"
         elif _KEPT_TOKEN.match(kept) and kept_path(kept).is_file():

@@ -36,8 +36,9 @@ class SimulationRun(models.Model):
     FINAL_STATUSES = (Status.DONE, Status.FAILED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="simulation_runs")  # fmt: skip
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="simulation_runs"
+    )
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="simulation_runs")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.HOLDOUT)

@@ -11,8 +11,16 @@ from ml.simulation_plots import CHART_NAMES, render
 from simulations.models import SimulationRun
 
 # What `simulate --json` prints at the least; the acceptance check reads these.
-JSON_KEYS = ("approved", "approval_rate", "bad_rate_approved", "profit", "profit_per_applicant",
-             "profit_approve_all", "profit_oracle", "threshold")  # fmt: skip
+JSON_KEYS = (
+    "approved",
+    "approval_rate",
+    "bad_rate_approved",
+    "profit",
+    "profit_per_applicant",
+    "profit_approve_all",
+    "profit_oracle",
+    "threshold",
+)
 
 
 def summary_json(run: SimulationRun) -> dict[str, Any]:
@@ -38,9 +46,11 @@ def describe_economics(values: dict[str, Any]) -> str:
     if e.income_multiple is not None:
         cap = f", at most {e.exposure_cap:,.0f}" if e.exposure_cap is not None else ""
         exposure = f"{e.income_multiple:g} times the monthly income lent{cap} ({e.exposure:,.0f} without an income)"
-    return (f"{exposure}; a good client earns {e.margin:.0%} of it, a bad one loses {e.loss_given_default:.0%}; "
-            f"cost of funds {e.cost_of_funds:.1%}, {e.cost_per_application:,.2f} per application; "
-            f"break-even probability of default {e.break_even:.3f}")  # fmt: skip
+    return (
+        f"{exposure}; a good client earns {e.margin:.0%} of it, a bad one loses {e.loss_given_default:.0%}; "
+        f"cost of funds {e.cost_of_funds:.1%}, {e.cost_per_application:,.2f} per application; "
+        f"break-even probability of default {e.break_even:.3f}"
+    )
 
 
 def _money(value: float | None) -> str:
@@ -76,7 +86,7 @@ def summary_lines(run: SimulationRun) -> list[str]:
         f"in hindsight the best cut-off on these rows was {s['hindsight_threshold']:.4f} "
         f"({_share(s['hindsight_uplift_captured'])} of the uplift): a yardstick, not a policy",
         "",
-    ]  # fmt: skip
+    ]
     return lines + _fairness_lines(run) + ["", "Limits:"] + [f"- {limit}" for limit in LIMITS]
 
 
@@ -86,8 +96,10 @@ def _fairness_lines(run: SimulationRun) -> list[str]:
         lines.append(f"By {name}: group, applicants, approval rate, bad rate among approved, adverse impact ratio")
         for row in rows:
             flag = "  < four fifths" if row["below_four_fifths"] else "  (small group)" if row["small_group"] else ""
-            lines.append(f"  {row['group']:<14}{row['applicants']:>8,}{_share(row['approval_rate']):>9}"
-                         f"{_share(row['bad_rate_approved']):>9}{row['adverse_impact_ratio']:>8.2f}{flag}")  # fmt: skip
+            lines.append(
+                f"  {row['group']:<14}{row['applicants']:>8,}{_share(row['approval_rate']):>9}"
+                f"{_share(row['bad_rate_approved']):>9}{row['adverse_impact_ratio']:>8.2f}{flag}"
+            )
     proxies = run.fairness.get("proxies", [])
     if proxies:
         lines.append("How strongly inputs stand in for attributes (bias-corrected Cramér's V):")

@@ -20,8 +20,10 @@ def simulation_run_list(*, user: Any, status: str | None = None) -> QuerySet[Sim
 
 def simulation_decision_rows(*, run: SimulationRun) -> Iterator[tuple[Any, ...]]:
     """Every decision of ``run`` in test-set order, as CSV rows under :data:`DECISION_COLUMNS`."""
-    values = SimulationDecision.objects.filter(run=run).order_by("row").values_list(
-        "row", "external_id", "probability_bad", "score", "decision", "bad", "exposure", "profit"
+    values = (
+        SimulationDecision.objects.filter(run=run)
+        .order_by("row")
+        .values_list("row", "external_id", "probability_bad", "score", "decision", "bad", "exposure", "profit")
     )
     for row, external_id, probability, score, decision, bad, exposure, profit in values.iterator(chunk_size=5000):
         yield row, external_id, round(probability, 6), score, decision, int(bad), round(exposure, 2), round(profit, 2)

@@ -64,10 +64,16 @@ def simulation_run_create(
         raise SimulationError(holdout_seen_message(model_version))
     with transaction.atomic():
         run = SimulationRun.objects.create(
-            requested_by=user, model_version=model_version, source=source, data_source=data_source[:500],
-            data_sha256=sha256_bytes(upload) if upload is not None else "", economics=economics.as_dict(),
-            requested_threshold=threshold, apply_threshold=apply_threshold, bootstrap_samples=bootstrap_samples,
-        )  # fmt: skip
+            requested_by=user,
+            model_version=model_version,
+            source=source,
+            data_source=data_source[:500],
+            data_sha256=sha256_bytes(upload) if upload is not None else "",
+            economics=economics.as_dict(),
+            requested_threshold=threshold,
+            apply_threshold=apply_threshold,
+            bootstrap_samples=bootstrap_samples,
+        )
         if upload is not None:
             run.upload_path.parent.mkdir(parents=True, exist_ok=True)
             run.upload_path.write_bytes(upload)
@@ -125,8 +131,13 @@ def _simulate(run: SimulationRun, step: Callable[[str], object]) -> SimulationOu
     scored = frame.assign(probability_bad=probability, score=points_scale().points(probability).round().astype(int))
     step(SIMULATION_STEPS[1])
     threshold, source, choice = _threshold(run, economics)
-    report = simulation_report(scored, threshold=threshold, economics=economics, n_boot=run.bootstrap_samples,
-                               random_state=model_version.random_state)  # fmt: skip
+    report = simulation_report(
+        scored,
+        threshold=threshold,
+        economics=economics,
+        n_boot=run.bootstrap_samples,
+        random_state=model_version.random_state,
+    )
     step(SIMULATION_STEPS[2])
     report.summary.update(rows_skipped=applications.problem_count, rows_read=applications.rows_read)
     return SimulationOutcome(report, threshold, source, choice, raw_sha256, warnings)
@@ -154,8 +165,10 @@ def _holdout_applications(model_version: ModelVersion) -> tuple[Applications, st
     raw = read_bytes(model_version.data_source)
     digest = sha256_bytes(raw)
     if digest != model_version.data_sha256:
-        raise SimulationError(f"{model_version.data_source} changed since {model_version.version} was trained "
-                              "(sha256 differs): its holdout cannot be rebuilt; give a labelled file")  # fmt: skip
+        raise SimulationError(
+            f"{model_version.data_source} changed since {model_version.version} was trained "
+            "(sha256 differs): its holdout cannot be rebuilt; give a labelled file"
+        )
     applications = parse_applications(decode(raw), require_label=True)
     frame = applications.frame
     holdout = frame[frame[schema.ID_COLUMN].isin(model_version.holdout_ids)]
@@ -163,9 +176,11 @@ def _holdout_applications(model_version: ModelVersion) -> tuple[Applications, st
 
 
 def holdout_seen_message(model_version: ModelVersion) -> str:
-    return (f"{model_version.version} was refitted on every labelled row, its holdout included (train --refit-all): "
-            "the holdout is no longer unseen, so a simulation on it would flatter the model; give a labelled file of "
-            "applicants it never saw")  # fmt: skip
+    return (
+        f"{model_version.version} was refitted on every labelled row, its holdout included (train --refit-all): "
+        "the holdout is no longer unseen, so a simulation on it would flatter the model; give a labelled file of "
+        "applicants it never saw"
+    )
 
 
 def validation_predictions(model_version: ModelVersion) -> pd.DataFrame | None:
@@ -200,11 +215,15 @@ def _warnings(run: SimulationRun, applications: Applications) -> list[str]:
         if validation is not None:
             seen = int(applications.frame[schema.ID_COLUMN].isin(validation[schema.ID_COLUMN]).sum())
             if seen:
-                warnings.append(f"{seen} of the test rows have the ID_CLIENT of rows {run.model_version.version} "
-                                "was fitted on: if they are the same applicants, the result is optimistic")  # fmt: skip
+                warnings.append(
+                    f"{seen} of the test rows have the ID_CLIENT of rows {run.model_version.version} "
+                    "was fitted on: if they are the same applicants, the result is optimistic"
+                )
     if not _threshold_fits_economics(run):
-        warnings.append(f"{run.model_version.version} kept no validation predictions: the cut-off is its stored "
-                        "threshold, not one chosen for these economics")  # fmt: skip
+        warnings.append(
+            f"{run.model_version.version} kept no validation predictions: the cut-off is its stored "
+            "threshold, not one chosen for these economics"
+        )
     return warnings
 
 
@@ -229,8 +248,11 @@ def simulation_run_finish(*, run: SimulationRun, outcome: SimulationOutcome) -> 
         report.fairness,
         report.charts,
     )
-    run.threshold, run.threshold_source, run.threshold_choice = (outcome.threshold, outcome.threshold_source,
-                                                                 outcome.threshold_choice)  # fmt: skip
+    run.threshold, run.threshold_source, run.threshold_choice = (
+        outcome.threshold,
+        outcome.threshold_source,
+        outcome.threshold_choice,
+    )
     run.data_sha256, run.warnings = outcome.data_sha256, outcome.warnings
     if run.apply_threshold:
         refused = threshold_refusal(model_version=run.model_version, threshold=run.threshold)
@@ -246,12 +268,22 @@ def simulation_run_finish(*, run: SimulationRun, outcome: SimulationOutcome) -> 
 def _write_decisions(run: SimulationRun, decisions: pd.DataFrame) -> None:
     rows = decisions.itertuples(index=False, name=None)
     SimulationDecision.objects.bulk_create(
-        (SimulationDecision(run=run, row=position, external_id=int(external_id), probability_bad=float(p),
-                            score=int(score), decision=decision, bad=bool(bad), exposure=float(exposure),
-                            profit=float(profit))
-         for position, (external_id, p, score, decision, bad, exposure, profit) in enumerate(rows, start=1)),
+        (
+            SimulationDecision(
+                run=run,
+                row=position,
+                external_id=int(external_id),
+                probability_bad=float(p),
+                score=int(score),
+                decision=decision,
+                bad=bool(bad),
+                exposure=float(exposure),
+                profit=float(profit),
+            )
+            for position, (external_id, p, score, decision, bad, exposure, profit) in enumerate(rows, start=1)
+        ),
         batch_size=DECISION_BATCH,
-    )  # fmt: skip
+    )
 
 
 def threshold_refusal(*, model_version: ModelVersion, threshold: float) -> str:
@@ -261,15 +293,22 @@ def threshold_refusal(*, model_version: ModelVersion, threshold: float) -> str:
     reference = model_version.reference_probability
     if reference is None or threshold > reference:
         return ""
-    return (f"the cut-off {threshold:.4f} was not applied: it is at or below the probability of the reference "
-            f"applicant that reasons are measured from ({reference:.4f}), so some declined applicants could be "
-            "given no reason; train a new version or choose a higher cut-off")  # fmt: skip
+    return (
+        f"the cut-off {threshold:.4f} was not applied: it is at or below the probability of the reference "
+        f"applicant that reasons are measured from ({reference:.4f}), so some declined applicants could be "
+        "given no reason; train a new version or choose a higher cut-off"
+    )
 
 
 def model_version_set_threshold(*, model_version: ModelVersion, run: SimulationRun) -> bool:
     """Make ``run``'s cut-off the policy of ``model_version``: single and batch scoring use it next."""
-    choice = {**(run.threshold_choice or {}), "threshold": run.threshold, "source": run.threshold_source,
-              "simulation_run": str(run.id), "applied_at": timezone.now().isoformat()}  # fmt: skip
+    choice = {
+        **(run.threshold_choice or {}),
+        "threshold": run.threshold,
+        "source": run.threshold_source,
+        "simulation_run": str(run.id),
+        "applied_at": timezone.now().isoformat(),
+    }
     updated = ModelVersion.objects.filter(pk=model_version.pk).update(threshold=run.threshold, threshold_choice=choice)
     return bool(updated)
 

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def request(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-            timeout: float = 30) -> tuple[int, http.client.HTTPMessage, bytes]:  # fmt: skip
+def request(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:

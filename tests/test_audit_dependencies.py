@@ -19,8 +19,9 @@ def audit(monkeypatch):
     spec.loader.exec_module(module)
 
     def run(packages: list[dict], *args: str) -> int:
-        monkeypatch.setattr(module, "pip_audit", lambda report: report.write_text(json.dumps(
-            {"dependencies": packages, "fixes": []})))  # fmt: skip
+        monkeypatch.setattr(
+            module, "pip_audit", lambda report: report.write_text(json.dumps({"dependencies": packages, "fixes": []}))
+        )
         monkeypatch.setattr(sys, "argv", ["audit_dependencies.py", *args])
         return module.main()
 
@@ -28,8 +29,11 @@ def audit(monkeypatch):
 
 
 CLEAN = {"name": "whitenoise", "version": "6.12.0", "vulns": []}
-VULNERABLE = {"name": "django", "version": "5.2.1",
-              "vulns": [{"id": "PYSEC-0000-1", "fix_versions": ["5.2.2"], "aliases": []}]}  # fmt: skip
+VULNERABLE = {
+    "name": "django",
+    "version": "5.2.1",
+    "vulns": [{"id": "PYSEC-0000-1", "fix_versions": ["5.2.2"], "aliases": []}],
+}
 UNKNOWN = {"name": "xlrd", "skip_reason": "Dependency not found on PyPI and could not be audited: xlrd (2.0.2)"}
 
 

@@ -101,8 +101,10 @@ def test_the_stack_starts_in_order_and_restarts():
         assert services[name]["healthcheck"]["test"], name
     for name in ("web", "worker", "beat", "postgres", "redis"):
         assert services[name]["restart"] == "unless-stopped", name
-    conditions = {name: {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
-                  for name in ("migrate", "model", "web", "worker", "beat")}  # fmt: skip
+    conditions = {
+        name: {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+        for name in ("migrate", "model", "web", "worker", "beat")
+    }
     assert conditions["migrate"] == {"postgres": "service_healthy", "redis": "service_healthy"}
     assert conditions["model"]["migrate"] == "service_completed_successfully"
     for name in ("web", "worker"):
@@ -179,15 +181,29 @@ def test_env_example_lists_every_variable_the_settings_and_the_compose_file_read
 
 
 def manage(*args: str, env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp"),
-            "LANG": "C.UTF-8"}  # fmt: skip
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env}, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    base = {
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def production_value(expression: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return manage("shell", "--no-imports", "-c", f"from django.conf import settings; print(repr(({expression})))",
-                  env={"DJANGO_SETTINGS_MODULE": "creditrisk.settings.production", **env})  # fmt: skip
+    return manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        f"from django.conf import settings; print(repr(({expression})))",
+        env={"DJANGO_SETTINGS_MODULE": "creditrisk.settings.production", **env},
+    )
 
 
 def test_check_deploy_is_clean_with_the_environment_the_compose_file_gives():
@@ -227,8 +243,9 @@ def test_production_needs_an_audit_key_of_32_characters_and_reads_it_from_a_file
     assert short.returncode != 0 and "CREDITRISK_AUDIT_KEY must be at least 32 characters" in short.stderr
     secret = tmp_path / "audit_key"
     secret.write_text("a" * 40 + "\n")
-    read = production_value("settings.CREDITRISK_AUDIT_KEY", env={"SECRET_KEY": "k",
-                                                                  "CREDITRISK_AUDIT_KEY_FILE": str(secret)})  # fmt: skip
+    read = production_value(
+        "settings.CREDITRISK_AUDIT_KEY", env={"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY_FILE": str(secret)}
+    )
     assert read.stdout.strip() == repr("a" * 40), read.stderr
 
 
@@ -240,9 +257,13 @@ def test_compose_refuses_to_start_without_an_audit_key():
 def test_production_hosts_and_origins_come_from_the_environment():
     result = production_value(
         "settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS, settings.SECURE_PROXY_SSL_HEADER",
-        env={"SECRET_KEY": "k", "CREDITRISK_AUDIT_KEY": AUDIT_KEY, "ALLOWED_HOSTS": "credit.example.com,.bank.example",
-             "CSRF_TRUSTED_ORIGINS": "https://credit.example.com"},
-    )  # fmt: skip
+        env={
+            "SECRET_KEY": "k",
+            "CREDITRISK_AUDIT_KEY": AUDIT_KEY,
+            "ALLOWED_HOSTS": "credit.example.com,.bank.example",
+            "CSRF_TRUSTED_ORIGINS": "https://credit.example.com",
+        },
+    )
     assert result.stdout.strip() == (
         "(['credit.example.com', '.bank.example'], ['https://credit.example.com'], ('HTTP_X_FORWARDED_PROTO', 'https'))"
     ), result.stderr
@@ -255,8 +276,22 @@ def test_production_hosts_and_origins_come_from_the_environment():
 def private_redis(tmp_path) -> Iterator[str]:
     """A Redis of this test's own on a free port, so no other worker on the machine takes its tasks."""
     port = _free_port()
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         ping = ["redis-cli", "-p", str(port), "ping"]
@@ -286,8 +321,9 @@ def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
 
 def start(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
     with log.open("w") as output:
-        return subprocess.Popen(command, cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            command, cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float = 120) -> int:
@@ -310,8 +346,7 @@ def wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float = 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.django_db(transaction=True)
-def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_version, trained, private_redis,
-                                                                      tmp_path):  # fmt: skip
+def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_version, trained, private_redis, tmp_path):
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
@@ -326,14 +361,20 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
         "POSTGRES_PASSWORD": "unused",
     }
     local = {  # the local services instead of the stack's postgres and redis containers
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp"),
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": os.environ.get("HOME", "/tmp"),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-        "CELERY_BROKER_URL": f"{private_redis}/0", "CACHE_URL": f"{private_redis}/1",
-        "ALLOWED_HOSTS": "127.0.0.1", "CREDITRISK_MODEL_DIR": str(trained["folder"]),
-        "CREDITRISK_HEARTBEAT_SECONDS": "1", "WEB_CONCURRENCY": "2", "WORKER_CONCURRENCY": "1",
+        "CELERY_BROKER_URL": f"{private_redis}/0",
+        "CACHE_URL": f"{private_redis}/1",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CREDITRISK_MODEL_DIR": str(trained["folder"]),
+        "CREDITRISK_HEARTBEAT_SECONDS": "1",
+        "WEB_CONCURRENCY": "2",
+        "WORKER_CONCURRENCY": "1",
         "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{web_port}",
-        "CREDITRISK_WORKER_METRICS_PORT": str(metrics_port), "CREDITRISK_WORKER_METRICS_ADDR": "127.0.0.1",
-    }  # fmt: skip
+        "CREDITRISK_WORKER_METRICS_PORT": str(metrics_port),
+        "CREDITRISK_WORKER_METRICS_ADDR": "127.0.0.1",
+    }
     processes, envs = [], {}
     try:
         for role in ("web", "worker"):
@@ -364,26 +405,52 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
         assert plain_status == 301 and plain_headers["Location"].startswith("https://")
 
         _, _, web_metrics = get(f"{base_url}/metrics")
-        assert metric_value(web_metrics, "creditrisk_http_requests_total",
-                            method="POST", route="api/v1/score-requests/", status="201") == 1  # fmt: skip
+        assert (
+            metric_value(
+                web_metrics,
+                "creditrisk_http_requests_total",
+                method="POST",
+                route="api/v1/score-requests/",
+                status="201",
+            )
+            == 1
+        )
         # Both gunicorn processes answered some of these: the count is theirs added up.
-        assert sum(metric_value(web_metrics, "creditrisk_http_requests_total", method="GET", route="healthz", status=s)
-                   for s in ("200", "503")) == health_polls  # fmt: skip
+        assert (
+            sum(
+                metric_value(web_metrics, "creditrisk_http_requests_total", method="GET", route="healthz", status=s)
+                for s in ("200", "503")
+            )
+            == health_polls
+        )
         assert metric_value(web_metrics, "creditrisk_decisions_total", decision=body["decision"], channel="api") == 1
         # The image's HEALTHCHECK command, against this gunicorn.
-        healthcheck = subprocess.run([sys.executable, "-m", "creditrisk.healthcheck"], cwd=REPO, timeout=30,
-                                     env={**envs["web"], "CREDITRISK_HEALTHCHECK_URL": f"{base_url}/healthz"})  # fmt: skip
+        healthcheck = subprocess.run(
+            [sys.executable, "-m", "creditrisk.healthcheck"],
+            cwd=REPO,
+            timeout=30,
+            env={**envs["web"], "CREDITRISK_HEALTHCHECK_URL": f"{base_url}/healthz"},
+        )
         assert healthcheck.returncode == 0
         _, _, task_metrics = get(f"http://127.0.0.1:{metrics_port}/metrics")
-        assert metric_value(task_metrics, "creditrisk_celery_tasks_total",
-                            task="scoring.tasks.score_request_process_task", outcome="succeeded") == 1  # fmt: skip
+        assert (
+            metric_value(
+                task_metrics,
+                "creditrisk_celery_tasks_total",
+                task="scoring.tasks.score_request_process_task",
+                outcome="succeeded",
+            )
+            == 1
+        )
     finally:
         for process in processes:
             stop_group(process)
     web_log, worker_log = ((tmp_path / f"{role}.log").read_text() for role in ("web", "worker"))
     assert "concurrency: 1 (prefork)" in worker_log  # WORKER_CONCURRENCY, not a flag in the command
-    assert any(f"request_id={request_id}" in line and "POST /api/v1/score-requests/ 201" in line
-               for line in web_log.splitlines()), web_log[-3000:]  # fmt: skip
+    assert any(
+        f"request_id={request_id}" in line and "POST /api/v1/score-requests/ 201" in line
+        for line in web_log.splitlines()
+    ), web_log[-3000:]
     # The worker's lines for this applicant carry the same request id, and the task's id.
     task_lines = [line for line in worker_log.splitlines() if f"request_id={request_id}" in line]
     assert any(re.search(r"task_id=[0-9a-f-]{36} .*succeeded", line) for line in task_lines), worker_log[-3000:]
@@ -398,8 +465,12 @@ def test_compose_beat_command_starts_and_keeps_its_schedule_where_it_may_write(p
         "CREDITRISK_AUDIT_KEY": AUDIT_KEY,
         "POSTGRES_PASSWORD": "unused",
     }
-    env = {**service_environment("beat", variables), "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-           "CELERY_BROKER_URL": f"{private_redis}/0", "CREDITRISK_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    env = {
+        **service_environment("beat", variables),
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        "CELERY_BROKER_URL": f"{private_redis}/0",
+        "CREDITRISK_VAR_DIR": str(tmp_path / "var"),
+    }
     (tmp_path / "var").mkdir()  # as the Dockerfile makes /app/var, owned by the image's user
     beat = start(compose()["services"]["beat"]["command"], env, tmp_path / "beat.log")
     try:

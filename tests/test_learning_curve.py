@@ -41,8 +41,11 @@ def test_the_curve_is_measured_on_the_development_rows_and_learns(learning_curve
     assert scores[1].mean() > 0.6  # the synthetic label depends on age, income and the state
 
     figure = tmp_path / "curve.png"
-    monkeypatch.setattr(sys, "argv", ["learning_curve.py", "--data", str(data), "--candidate",
-                                      "logistic_regression", "--figure", str(figure)])  # fmt: skip
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["learning_curve.py", "--data", str(data), "--candidate", "logistic_regression", "--figure", str(figure)],
+    )
     learning_curve.main()
     assert figure.stat().st_size > 0
     assert "| 640 |" in capsys.readouterr().out

@@ -13,9 +13,26 @@ import pytest
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
-TEST_TOOLS = {"pytest", "pytest-django", "pytest-timeout", "ruff", "factory-boy", "moto", "schemathesis",
-              "hypothesis", "jsonschema", "playwright", "pip-audit", "pyyaml", "psutil", "nbformat", "nbclient",
-              "nbconvert", "ipykernel", "faker"}  # fmt: skip
+TEST_TOOLS = {
+    "pytest",
+    "pytest-django",
+    "pytest-timeout",
+    "ruff",
+    "factory-boy",
+    "moto",
+    "schemathesis",
+    "hypothesis",
+    "jsonschema",
+    "playwright",
+    "pip-audit",
+    "pyyaml",
+    "psutil",
+    "nbformat",
+    "nbclient",
+    "nbconvert",
+    "ipykernel",
+    "faker",
+}
 
 
 # drf-spectacular needs these two at run time too; the tests use them directly, so the dev set pins them.
@@ -69,16 +86,33 @@ def test_the_dev_requirements_are_the_runtime_ones_and_the_tools_all_pinned():
     lines = requirement_lines(REPO / "requirements-dev.txt")
     assert lines[0] == "-r requirements.txt"
     dev = pinned(REPO / "requirements-dev.txt")
-    assert {"pytest", "ruff", "factory-boy", "moto", "schemathesis", "hypothesis", "jsonschema", "playwright",
-            "pip-audit", "psutil", "nbformat"} <= set(dev)  # fmt: skip
+    assert {
+        "pytest",
+        "ruff",
+        "factory-boy",
+        "moto",
+        "schemathesis",
+        "hypothesis",
+        "jsonschema",
+        "playwright",
+        "pip-audit",
+        "psutil",
+        "nbformat",
+    } <= set(dev)
     assert set(dev) & set(pinned(REPO / "requirements.txt")) == set()  # each package pinned in one place only
 
 
 def make_dry_run(target: str, venv: Path) -> str:
     """The commands ``make TARGET`` would run with the virtual environment at ``venv`` (nothing is run)."""
     env = {**os.environ, "CREDITRISK_DATA_DIR": str(venv)}
-    done = subprocess.run(["make", "--dry-run", "--no-print-directory", target, f"VENV={venv}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", target, f"VENV={venv}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 

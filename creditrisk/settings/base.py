@@ -102,8 +102,10 @@ CACHES = {
 }
 if "LOCATION" in CACHES["default"]:
     # A Redis that is down or paused fails a request within seconds (503, scoring/exceptions.py).
-    CACHES["default"]["OPTIONS"] = {"socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
-                                    "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0)}  # fmt: skip
+    CACHES["default"]["OPTIONS"] = {
+        "socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+        "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -212,8 +214,12 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
         raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT")
 CELERY_BROKER_CONNECTION_TIMEOUT = env.decimal("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": env.integer("CELERY_PUBLISH_MAX_RETRIES", 2),
-                                    "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}  # fmt: skip
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": env.integer("CELERY_PUBLISH_MAX_RETRIES", 2),
+    "interval_start": 0,
+    "interval_step": 0.25,
+    "interval_max": 0.5,
+}
 
 # -- The product -------------------------------------------------------------------------------
 # Where the PAKDD files are: a local folder or s3://bucket/prefix (credentials from AWS_* variables).

@@ -38,8 +38,9 @@ def test_requests_are_counted_by_method_route_and_status(client):
 
 @pytest.mark.django_db
 def test_paths_outside_the_url_conf_share_one_label(client):
-    before = metric_value(scrape(client), "creditrisk_http_requests_total", method="GET", route="unmatched",
-                          status="404")  # fmt: skip
+    before = metric_value(
+        scrape(client), "creditrisk_http_requests_total", method="GET", route="unmatched", status="404"
+    )
     client.get("/wp-login.php")
     client.get("/no/such/page/12345")
     text = scrape(client)
@@ -52,8 +53,10 @@ def test_paths_outside_the_url_conf_share_one_label(client):
 @pytest.mark.django_db
 def test_an_invented_method_is_counted_as_other(client):
     client.generic("BREW", "/healthz")
-    assert metric_value(scrape(client), "creditrisk_http_requests_total", method="other", route="healthz",
-                        status="405") >= 1  # fmt: skip
+    assert (
+        metric_value(scrape(client), "creditrisk_http_requests_total", method="other", route="healthz", status="405")
+        >= 1
+    )
 
 
 @pytest.mark.django_db
@@ -66,8 +69,10 @@ def test_decisions_are_the_final_requests_counted_by_decision_and_channel(client
     for decision in ("approve", "decline"):
         expected = ScoreRequest.objects.filter(status="done", decision=decision, channel="api").count()
         assert metric_value(text, "creditrisk_decisions_total", decision=decision, channel="api") == expected
-    assert sum(metric_value(text, "creditrisk_decisions_total", decision=d, channel="api")
-               for d in ("approve", "decline")) == 4  # fmt: skip
+    assert (
+        sum(metric_value(text, "creditrisk_decisions_total", decision=d, channel="api") for d in ("approve", "decline"))
+        == 4
+    )
 
 
 @pytest.mark.django_db

@@ -58,8 +58,9 @@ def typed_frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
 
 
 @st.composite
-def application_frames(draw: st.DrawFn, alphabet: str | st.SearchStrategy[str] = LATIN1_TEXT,
-                       max_rows: int = 6) -> pd.DataFrame:  # fmt: skip
+def application_frames(
+    draw: st.DrawFn, alphabet: str | st.SearchStrategy[str] = LATIN1_TEXT, max_rows: int = 6
+) -> pd.DataFrame:
     """1 to ``max_rows`` valid applications, with or without the label."""
     columns = {column.name: valid_values(column, alphabet) for column in schema.INPUT_COLUMNS}
     if draw(st.booleans()):
@@ -81,23 +82,28 @@ def invalid_cells(column: Column) -> st.SearchStrategy[str]:
         low, high = column.minimum or 0, column.maximum or 0
         choices += [
             st.text(string.ascii_letters + "=+-@ ", min_size=1, max_size=12).filter(
-                lambda text: text == text.strip() and text not in missing_markers(column)),
+                lambda text: text == text.strip() and text not in missing_markers(column)
+            ),
             st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-1e999", "1,5", "12 kg"]),
             st.floats(max_value=low, exclude_max=True, allow_nan=False, allow_infinity=False).map(_number_text),
             st.floats(min_value=high, exclude_min=True, allow_nan=False, allow_infinity=False).map(_number_text),
             st.integers(max_value=int(low) - 1).map(_number_text),
-        ]  # fmt: skip
+        ]
         if column.kind is Kind.INTEGER:
             choices.append(st.integers(int(low), int(high) - 1).map(lambda whole: f"{whole}.5"))
     elif column.kind is Kind.CATEGORY:
-        choices.append(st.text(min_size=1, max_size=10).filter(
-            lambda text: text == text.strip() and text not in column.allowed + missing_markers(column)))  # fmt: skip
+        choices.append(
+            st.text(min_size=1, max_size=10).filter(
+                lambda text: text == text.strip() and text not in column.allowed + missing_markers(column)
+            )
+        )
     else:
         control = st.sampled_from([chr(c) for c in (*range(0, 32), *range(0x7F, 0xA0))])
         around = st.text(string.ascii_letters, min_size=1, max_size=10)
         choices += [
             st.tuples(around, control, around).map("".join),
             st.text(string.ascii_letters + " ", min_size=schema.TEXT_MAX_LENGTH + 1, max_size=300).map(
-                lambda text: "x" + text + "x"),
-        ]  # fmt: skip
+                lambda text: "x" + text + "x"
+            ),
+        ]
     return st.one_of(choices)

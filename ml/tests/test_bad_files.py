@@ -16,8 +16,12 @@ GOOD = parse_applications(as_original(original_rows())).frame
 
 
 # Each bad file as it is and gzip-compressed (but a broken gzip only as it is: compressed again, it is binary).
-CASES = [(bad, compressed) for bad in BAD_FILES for compressed in (False, True)
-         if not (compressed and bad.name.startswith("gzip"))]  # fmt: skip
+CASES = [
+    (bad, compressed)
+    for bad in BAD_FILES
+    for compressed in (False, True)
+    if not (compressed and bad.name.startswith("gzip"))
+]
 
 
 @pytest.mark.parametrize(("bad", "compressed"), CASES, ids=[f"{b.name}-{'gz' if c else 'plain'}" for b, c in CASES])

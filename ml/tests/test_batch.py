@@ -28,8 +28,22 @@ def _index(tmp_path, data: bytes, chunk_rows: int = 3, **options):
 def test_blank_lines_are_not_rows_and_no_chunk_reads_a_long_run_of_them(tmp_path, compressed):
     rows = _rows(7)
     blank_run = b"\r\n" * (BLANK_RUN_BYTES // 2 + 10)
-    data = b"".join([rows[0], b"\n\n", rows[1], rows[2], blank_run, rows[3], b"  \n", rows[4], rows[5], rows[6],
-                     blank_run, blank_run])  # fmt: skip
+    data = b"".join(
+        [
+            rows[0],
+            b"\n\n",
+            rows[1],
+            rows[2],
+            blank_run,
+            rows[3],
+            b"  \n",
+            rows[4],
+            rows[5],
+            rows[6],
+            blank_run,
+            blank_run,
+        ]
+    )
     index, layout, source = _index(tmp_path, data, compressed=compressed)
     assert index.rows == 7
     spans = index.chunks

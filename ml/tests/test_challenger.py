@@ -30,8 +30,12 @@ def test_agreement_and_approval_rates():
     assert comparison.champion_mean_probability == pytest.approx(2.3 / 10)
     assert comparison.challenger_mean_probability == pytest.approx(2.37 / 10)
     cells = {(c["champion_decision"], c["challenger_decision"]): c["decisions"] for c in comparison.cells}
-    assert cells == {("approve", "approve"): 5, ("approve", "decline"): 2, ("decline", "approve"): 1,
-                     ("decline", "decline"): 2}  # fmt: skip
+    assert cells == {
+        ("approve", "approve"): 5,
+        ("approve", "decline"): 2,
+        ("decline", "approve"): 1,
+        ("decline", "decline"): 2,
+    }
 
 
 def test_swap_sets_have_their_sizes_and_mean_probabilities():
@@ -55,8 +59,15 @@ def test_score_shift_quantiles_bands_and_means():
     assert shift.quantiles == {"p5": -30, "p25": 0, "p50": 5, "p75": 5, "p95": 30}
     assert shift.share_moved_20 == pytest.approx(0.3)
     bands = {band["label"]: band["decisions"] for band in shift.bands}
-    assert bands == {"20 or more lower": 2, "10 to 19 lower": 0, "1 to 9 lower": 0, "the same": 2,
-                     "1 to 9 higher": 5, "10 to 19 higher": 0, "20 or more higher": 1}  # fmt: skip
+    assert bands == {
+        "20 or more lower": 2,
+        "10 to 19 lower": 0,
+        "1 to 9 lower": 0,
+        "the same": 2,
+        "1 to 9 higher": 5,
+        "10 to 19 higher": 0,
+        "20 or more higher": 1,
+    }
 
 
 def test_both_score_distributions_share_their_bins():

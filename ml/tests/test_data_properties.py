@@ -21,8 +21,12 @@ from ml.data import DataFormatError, decode, parse_applications, to_original_for
 from ml.tests.bad_files import as_csv, as_original, original_rows
 from ml.tests.strategies import UNICODE_TEXT, application_frames, invalid_cells
 
-PROPERTY = settings(max_examples=30, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # fmt: skip
+PROPERTY = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 def _cells(frame: pd.DataFrame) -> list[list[str]]:
@@ -52,8 +56,12 @@ def test_valid_rows_round_trip_through_the_original_format(frame, compressed):
 
 
 @PROPERTY
-@given(frame=application_frames(alphabet=UNICODE_TEXT), compressed=st.booleans(), bom=st.booleans(),
-       line_end=st.sampled_from(["\r\n", "\n"]))  # fmt: skip
+@given(
+    frame=application_frames(alphabet=UNICODE_TEXT),
+    compressed=st.booleans(),
+    bom=st.booleans(),
+    line_end=st.sampled_from(["\r\n", "\n"]),
+)
 def test_valid_rows_round_trip_through_csv_with_a_header(frame, compressed, bom, line_end):
     data = (codecs.BOM_UTF8 if bom else b"") + _csv_text(frame, line_end).encode("utf-8")
     loaded = _loaded(gzip.compress(data, mtime=0) if compressed else data)
@@ -81,15 +89,38 @@ def test_arbitrary_bytes_are_read_or_refused_with_a_message(data):
 GOOD_FILES = (as_original(original_rows()).encode("latin-1"), as_csv(original_rows()).encode("utf-8"))
 # Pieces that matter to a parser: separators, quotes, line ends, markers, encodings' special bytes.
 PIECES = st.one_of(
-    st.sampled_from(["\t", ",", ";", '"', "\r", "\n", "\r\n", " ", "NULL", "ID_CLIENT", "1e999", "nan", "-1", "=",
-                     "\x00", "\x85", "\ufeff", "é", "\u2028"]).map(lambda text: text.encode("utf-8")),
+    st.sampled_from(
+        [
+            "\t",
+            ",",
+            ";",
+            '"',
+            "\r",
+            "\n",
+            "\r\n",
+            " ",
+            "NULL",
+            "ID_CLIENT",
+            "1e999",
+            "nan",
+            "-1",
+            "=",
+            "\x00",
+            "\x85",
+            "\ufeff",
+            "é",
+            "\u2028",
+        ]
+    ).map(lambda text: text.encode("utf-8")),
     st.binary(min_size=1, max_size=3),
-)  # fmt: skip
+)
 
 
 @PROPERTY
-@given(original=st.sampled_from(GOOD_FILES),
-       edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 5), PIECES), min_size=1, max_size=6))  # fmt: skip
+@given(
+    original=st.sampled_from(GOOD_FILES),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 5), PIECES), min_size=1, max_size=6),
+)
 def test_a_damaged_file_is_read_or_refused_with_a_message(original, edits):
     data = bytearray(original)
     for position, deleted, inserted in edits:
@@ -121,8 +152,9 @@ def _as_raw(frame: pd.DataFrame) -> pd.DataFrame:
 def test_the_validator_flags_exactly_the_invalid_cells(data):
     frame = data.draw(application_frames(max_rows=5))
     raw = _as_raw(frame)
-    broken = data.draw(st.sets(st.tuples(st.integers(0, len(raw) - 1), st.sampled_from(schema.INPUT_COLUMNS)),
-                               max_size=6))  # fmt: skip
+    broken = data.draw(
+        st.sets(st.tuples(st.integers(0, len(raw) - 1), st.sampled_from(schema.INPUT_COLUMNS)), max_size=6)
+    )
     for row, column in broken:
         raw.loc[row, column.name] = data.draw(invalid_cells(column))
     lines = np.arange(len(raw)) * 3 + 7  # any line numbers: problems must name these

@@ -122,8 +122,9 @@ def test_a_shifted_input_is_reported_to_act_on_with_the_others_stable():
     later = synthetic_applications(2000, seed=5)
     later["AGE"] = 75.0  # everyone in the top bin
     later["PAYMENT_DAY"] = "30"  # a code the development rows never had (drift needs no valid value)
-    report = drift.drift_report(reference, drift.sample_counts(reference, later, probability), source="later",
-                                used=["AGE"])  # fmt: skip
+    report = drift.drift_report(
+        reference, drift.sample_counts(reference, later, probability), source="later", used=["AGE"]
+    )
     assert report.inputs[0].name in ("AGE", "PAYMENT_DAY")
     assert set(report.inputs_to_act_on) == {"AGE", "PAYMENT_DAY"}
     by_name = {row.name: row for row in report.inputs}

@@ -48,8 +48,10 @@ def test_header_names_are_matched_in_any_case_and_order_and_other_columns_are_na
 def test_whole_numbers_written_as_decimals_are_read_as_such():
     parsed = _parse("ID_CLIENT,TARGET_LABEL_BAD\n17.0,1.0\n18,0.0\n19.5,1\n20,0.5\n")
     assert [(r.id_client, r.bad) for r in parsed.rows] == [(17, True), (18, False)]
-    assert [row.problem for row in parsed.invalid] == ["ID_CLIENT '19.5' is not a whole number",
-                                                       "bad is '0.5'; it must be 1 (defaulted) or 0 (repaid)"]  # fmt: skip
+    assert [row.problem for row in parsed.invalid] == [
+        "ID_CLIENT '19.5' is not a whole number",
+        "bad is '0.5'; it must be 1 (defaulted) or 0 (repaid)",
+    ]
 
 
 def test_the_pakdd_label_column_stands_for_bad_and_tabs_separate():
@@ -80,16 +82,18 @@ def test_two_columns_for_bad_are_refused():
 
 
 def test_every_unreadable_row_is_listed_with_all_its_problems():
-    text = ("ID_CLIENT,decision_id,bad,date\n"
-            "x1,,1,\n"  # 2
-            ",not-a-uuid,0,\n"  # 3
-            f",{JOB}:0,0,\n"  # 4
-            ",,1,\n"  # 5
-            "3,,yes,\n"  # 6
-            "4,,1,2026-13-01\n"  # 7
-            "5,,1,2027-01-01\n"  # 8
-            "6,,1\n"  # 9
-            "7,,,31/12/2025\n")  # fmt: skip
+    text = (
+        "ID_CLIENT,decision_id,bad,date\n"
+        "x1,,1,\n"  # 2
+        ",not-a-uuid,0,\n"  # 3
+        f",{JOB}:0,0,\n"  # 4
+        ",,1,\n"  # 5
+        "3,,yes,\n"  # 6
+        "4,,1,2026-13-01\n"  # 7
+        "5,,1,2027-01-01\n"  # 8
+        "6,,1\n"  # 9
+        "7,,,31/12/2025\n"
+    )
     parsed = _parse(text)
     assert parsed.rows == [] and all(row.kind == INVALID for row in parsed.invalid)
     problems = {row.line: (row.reference, row.problem) for row in parsed.invalid}
@@ -100,8 +104,10 @@ def test_every_unreadable_row_is_listed_with_all_its_problems():
     assert "not a date written YYYY-MM-DD" in problems[7][1]
     assert problems[8][1] == "date 2027-01-01 is in the future"
     assert problems[9][1] == "has 3 fields, the header has 4"
-    assert problems[10][1] == "bad is empty; it must be 1 (defaulted) or 0 (repaid); date '31/12/2025' is not a date " \
-        "written YYYY-MM-DD"  # fmt: skip
+    assert (
+        problems[10][1] == "bad is empty; it must be 1 (defaulted) or 0 (repaid); date '31/12/2025' is not a date "
+        "written YYYY-MM-DD"
+    )
 
 
 def test_more_rows_than_allowed_are_refused_whole():
@@ -144,5 +150,7 @@ def test_a_decision_with_an_outcome_on_record_takes_no_other():
     applied, listed = sort_outcomes(rows, {2: "a", 3: "b"}, recorded)
     assert applied == []
     assert [(r.line, r.kind) for r in listed] == [(2, DUPLICATE), (3, CONFLICT)]
-    assert listed[1].problem == ("an outcome is already recorded for this decision (bad=1, line 4 of q1.csv); "
-                                 "recorded outcomes are never changed")  # fmt: skip
+    assert listed[1].problem == (
+        "an outcome is already recorded for this decision (bad=1, line 4 of q1.csv); "
+        "recorded outcomes are never changed"
+    )

@@ -26,8 +26,9 @@ SCORE = [700, 680, 660, 650, 630, 610, 600, 590]
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    return realised_performance(PROBABILITY, BAD, APPROVED, economics=Economics(), score=SCORE, decisions=20,
-                                approved_decisions=10, bands=2)  # fmt: skip
+    return realised_performance(
+        PROBABILITY, BAD, APPROVED, economics=Economics(), score=SCORE, decisions=20, approved_decisions=10, bands=2
+    )
 
 
 def test_discrimination_by_hand(report):
@@ -41,8 +42,12 @@ def test_discrimination_by_hand(report):
 def test_rates_of_the_approved_and_of_the_declined_lent_to_anyway(report):
     assert (report["outcomes"], report["bads"], report["bad_rate"]) == (8, 4, 0.5)
     assert report["expected_bad_rate"] == pytest.approx(2.3 / 8)
-    assert report["approved"] == {"outcomes": 5, "bads": 1, "bad_rate": 0.2,
-                                  "expected_bad_rate": pytest.approx(0.8 / 5)}  # fmt: skip
+    assert report["approved"] == {
+        "outcomes": 5,
+        "bads": 1,
+        "bad_rate": 0.2,
+        "expected_bad_rate": pytest.approx(0.8 / 5),
+    }
     assert report["declined"] == {"outcomes": 3, "bads": 3, "bad_rate": 1.0, "expected_bad_rate": pytest.approx(0.5)}
     assert report["approval_rate"] == 0.5 and report["outcome_coverage"] == 0.5  # 5 outcomes of 10 approved
     assert report["limit"] == LIMIT and "approved population only" in LIMIT
@@ -115,8 +120,11 @@ def test_few_outcomes_get_fewer_bands():
 
 def test_one_class_only_has_no_discrimination_figures_and_says_why():
     report = realised_performance([0.1, 0.2], [0, 0], [True, True], economics=Economics())
-    assert report["roc_auc"] is None and report["ks"] is None and "both repaid and defaulted" in report[
-        "discrimination_note"]  # fmt: skip
+    assert (
+        report["roc_auc"] is None
+        and report["ks"] is None
+        and "both repaid and defaulted" in report["discrimination_note"]
+    )
     assert report["approval_rate"] is None and report["profit"]["realised"] == pytest.approx(500)
 
 

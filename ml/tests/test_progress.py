@@ -25,8 +25,9 @@ def test_no_bar_is_drawn_where_the_output_is_not_a_terminal():
 
 
 def test_training_without_variants_draws_its_bar_on_stderr_through_every_planned_fit(sample_frame, capsys):
-    config = TrainingConfig(candidates=("logistic_regression",), n_splits=3, random_state=0, importance_rows=200,
-                            variants=False)  # fmt: skip
+    config = TrainingConfig(
+        candidates=("logistic_regression",), n_splits=3, random_state=0, importance_rows=200, variants=False
+    )
     messages = []
     result = train(sample_frame, config, progress=messages.append, show_progress=True)
     captured = capsys.readouterr()

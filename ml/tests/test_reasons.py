@@ -146,8 +146,10 @@ def test_real_reasons_are_the_largest_drops_among_all_inputs(real_model):
     units = [tuple(m) for m in GROUPS.values()] + [(c,) for c in FEATURES if c not in grouped and c not in EXCLUDED]
     rows = range(40)
     changes = [(i, unit) for i in rows for unit in units]
-    drops = (_probability(model, others.iloc[list(rows)]).repeat(len(units))
-             - _probability(model, _substituted(others, changes, reference))).reshape(len(rows), len(units))  # fmt: skip
+    drops = (
+        _probability(model, others.iloc[list(rows)]).repeat(len(units))
+        - _probability(model, _substituted(others, changes, reference))
+    ).reshape(len(rows), len(units))
     for i in rows:
         order = sorted((j for j in range(len(units)) if drops[i, j] > 1e-4), key=lambda j: -drops[i, j])[:4]
         assert [units[j] for j in order] == [r.columns for r in reasons[i]]
@@ -166,8 +168,9 @@ def test_a_reason_for_inputs_taken_together_is_exact(real_model):
     own = float(scorer.probability_bad(others.iloc[[row]])[0])
     reason = _combined_reason(scorer, encoded, base, units, row, own, values, reference)
     assert reason is not None and reason.impact > 0
-    drop = _probability(model, others.iloc[[row]]) - _probability(model, _substituted(others, [(row, reason.columns)],
-                                                                                        reference))  # fmt: skip
+    drop = _probability(model, others.iloc[[row]]) - _probability(
+        model, _substituted(others, [(row, reason.columns)], reference)
+    )
     assert drop[0] == pytest.approx(reason.impact, abs=1e-9)
 
 
@@ -177,8 +180,9 @@ def test_the_reference_is_an_approved_applicant(sample_frame):
     probability = scorer.probability_bad(sample_frame)
     threshold = float(np.quantile(probability, 0.3))  # strict: the typical applicant is declined
     assert scorer.probability_bad(reference_applicant(sample_frame[FEATURES]))[0] >= threshold
-    reference, risk = approved_reference(sample_frame[FEATURES], probability, threshold,
-                                         lambda r: scorer.probability_bad(r)[0])  # fmt: skip
+    reference, risk = approved_reference(
+        sample_frame[FEATURES], probability, threshold, lambda r: scorer.probability_bad(r)[0]
+    )
     assert risk == pytest.approx(scorer.probability_bad(reference)[0]) and risk < threshold
     assert json.loads(json.dumps(reference)) == reference
 

@@ -136,8 +136,9 @@ def test_doubling_the_income_of_real_applicants_never_raises_their_risk(voting, 
 def test_the_scorer_survives_pickling_and_scores_a_single_dict(sample_frame):
     model = fit_calibrated("soft_voting", sample_frame)
     scorer = pickle.loads(pickle.dumps(compile_pipeline(model)))
-    np.testing.assert_allclose(scorer.probability_bad(sample_frame), _pipeline(model, sample_frame), rtol=0,
-                               atol=SCORER_TOLERANCE)  # fmt: skip
+    np.testing.assert_allclose(
+        scorer.probability_bad(sample_frame), _pipeline(model, sample_frame), rtol=0, atol=SCORER_TOLERANCE
+    )
     record = {k: (None if pd.isna(v) else v) for k, v in sample_frame.iloc[3].to_dict().items()}
     assert scorer.probability_bad(record)[0] == pytest.approx(_pipeline(model, sample_frame.iloc[[3]])[0], abs=1e-12)
     assert scorer.predict_proba(sample_frame.iloc[:2]).shape == (2, 2)

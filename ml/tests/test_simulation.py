@@ -64,8 +64,16 @@ def test_exposure_as_a_multiple_of_income_with_a_cap():
     assert outcome["exposure_approved"] == 2300
 
 
-@pytest.mark.parametrize("values", [{"exposure": 0}, {"margin": -0.1}, {"loss_given_default": float("nan")},
-                                    {"cost_per_application": -1}, {"exposure_cap": -5}])  # fmt: skip
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"exposure": 0},
+        {"margin": -0.1},
+        {"loss_given_default": float("nan")},
+        {"cost_per_application": -1},
+        {"exposure_cap": -5},
+    ],
+)
 def test_impossible_economics_are_refused(values):
     with pytest.raises(ValueError):
         Economics(**values)
@@ -115,8 +123,9 @@ def test_on_calibrated_predictions_the_chosen_cut_off_is_near_break_even(margin)
 
 def test_the_choice_is_reproducible_and_reads_the_validation_frame():
     probability, bad = _calibrated_sample(5000, seed=2)
-    validation = pd.DataFrame({"probability_bad": probability, schema.LABEL: bad.astype(int),
-                               "PERSONAL_MONTHLY_INCOME": 500.0})  # fmt: skip
+    validation = pd.DataFrame(
+        {"probability_bad": probability, schema.LABEL: bad.astype(int), "PERSONAL_MONTHLY_INCOME": 500.0}
+    )
     first = threshold_choice_for(validation=validation, economics=Economics(), n_boot=50)
     again = threshold_choice_for(validation=validation, economics=Economics(), n_boot=50)
     assert first == again
@@ -173,8 +182,10 @@ def test_bootstrap_interval_contains_the_measured_profit_and_narrows_with_more_r
         widths.append(ci["profit_per_applicant"]["high"] - ci["profit_per_applicant"]["low"])
     assert widths[1] < widths[0] / 2
     again = bootstrap_intervals(approved[:2000], bad[:2000], np.full(2000, 1000.0), Economics(), n_boot=300)
-    assert again["profit"] == bootstrap_intervals(approved[:2000], bad[:2000], np.full(2000, 1000.0), Economics(),
-                                                  n_boot=300)["profit"]  # fmt: skip
+    assert (
+        again["profit"]
+        == bootstrap_intervals(approved[:2000], bad[:2000], np.full(2000, 1000.0), Economics(), n_boot=300)["profit"]
+    )
 
 
 def test_a_test_set_without_bad_clients_has_no_uplift_to_share():
@@ -199,12 +210,19 @@ def test_curves_for_the_report():
 def _scored(n: int = 2000, seed: int = 5) -> pd.DataFrame:
     probability, bad = _calibrated_sample(n, seed)
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        schema.ID_COLUMN: np.arange(1, n + 1), "probability_bad": probability,
-        "score": np.round(600 - 100 * probability).astype(int), schema.LABEL: bad.astype(int),
-        "SEX": rng.choice(["F", "M"], n), "AGE": rng.integers(18, 80, n), "MARITAL_STATUS": rng.integers(1, 5, n),
-        "RESIDENCIAL_STATE": rng.choice(["SP", "RJ", "RS"], n), "PERSONAL_MONTHLY_INCOME": 800.0,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            schema.ID_COLUMN: np.arange(1, n + 1),
+            "probability_bad": probability,
+            "score": np.round(600 - 100 * probability).astype(int),
+            schema.LABEL: bad.astype(int),
+            "SEX": rng.choice(["F", "M"], n),
+            "AGE": rng.integers(18, 80, n),
+            "MARITAL_STATUS": rng.integers(1, 5, n),
+            "RESIDENCIAL_STATE": rng.choice(["SP", "RJ", "RS"], n),
+            "PERSONAL_MONTHLY_INCOME": 800.0,
+        }
+    )
 
 
 def test_the_report_books_every_decision_consistently():
@@ -214,8 +232,10 @@ def test_the_report_books_every_decision_consistently():
     assert decisions["profit"].sum() == pytest.approx(summary["profit"])
     assert summary["hindsight_uplift_captured"] >= summary["uplift_captured"]  # the best cut-off on these rows
     assert set(report.fairness["groups"]) == {"SEX", "AGE band"}
-    assert {(p["input"], p["attribute"]) for p in report.fairness["proxies"]} >= {("RESIDENCIAL_STATE", "SEX"),
-                                                                                  ("RESIDENCIAL_STATE", "AGE band")}  # fmt: skip
+    assert {(p["input"], p["attribute"]) for p in report.fairness["proxies"]} >= {
+        ("RESIDENCIAL_STATE", "SEX"),
+        ("RESIDENCIAL_STATE", "AGE band"),
+    }
     assert len(report.charts["profit_curve"]["threshold"]) == 201
 
 

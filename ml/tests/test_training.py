@@ -81,8 +81,9 @@ def test_calibrating_on_the_comparisons_folds_is_what_calibrated_classifier_cv_f
     X, y = sample_frame[list(schema.FEATURE_NAMES)], sample_frame[schema.LABEL]
     cv = cross_validate(make_candidate(name, random_state=0), X, y, n_splits=3, random_state=0)
     ours = fit_calibrated(name, X, y, config, cv)
-    reference = CalibratedClassifierCV(make_candidate(name, random_state=0), method="sigmoid", cv=config.folds(),
-                                       ensemble=False)  # fmt: skip
+    reference = CalibratedClassifierCV(
+        make_candidate(name, random_state=0), method="sigmoid", cv=config.folds(), ensemble=False
+    )
     theirs = Pipeline([("calibrated_model", reference)]).fit(X, y)
     (a,), (b,) = (model[-1].calibrated_classifiers_[0].calibrators for model in (ours, theirs))
     assert (a.a_, a.b_) == pytest.approx((b.a_, b.b_), rel=1e-9)
@@ -92,8 +93,9 @@ def test_calibrating_on_the_comparisons_folds_is_what_calibrated_classifier_cv_f
     beside = cross_validate(make_candidate(name, random_state=0), X, y, n_splits=3, random_state=0, fit_all=True)
     assert beside.model is not None and len(beside.folds) == 3
     np.testing.assert_array_equal(beside.out_of_fold, cv.out_of_fold)
-    np.testing.assert_allclose(fit_calibrated(name, X, y, config, beside).predict_proba(X), theirs.predict_proba(X),
-                               rtol=0, atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        fit_calibrated(name, X, y, config, beside).predict_proba(X), theirs.predict_proba(X), rtol=0, atol=1e-12
+    )
     with pytest.raises(ValueError, match="predicted 599 rows"):
         fit_calibrated(name, X, y, config, type(cv)(cv.folds, cv.out_of_fold[1:], cv.out_of_fold_response[1:]))
 
@@ -153,16 +155,33 @@ def test_refit_all_fits_every_labelled_row_after_the_holdout_is_measured(sample_
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import Pipeline
 
-    config = TrainingConfig(candidates=("logistic_regression",), n_splits=3, random_state=0, importance_rows=100,
-                            variants=False, refit_all=True)  # fmt: skip
+    config = TrainingConfig(
+        candidates=("logistic_regression",),
+        n_splits=3,
+        random_state=0,
+        importance_rows=100,
+        variants=False,
+        refit_all=True,
+    )
     result = train(sample_frame, config, progress=lambda _: None)
     X, y = sample_frame[list(schema.FEATURE_NAMES)], sample_frame[schema.LABEL]
-    reference = Pipeline([("calibrated_model", CalibratedClassifierCV(
-        make_candidate("logistic_regression", random_state=0), method="sigmoid", cv=config.folds(), ensemble=False,
-    ))]).fit(X, y)  # fmt: skip
+    reference = Pipeline(
+        [
+            (
+                "calibrated_model",
+                CalibratedClassifierCV(
+                    make_candidate("logistic_regression", random_state=0),
+                    method="sigmoid",
+                    cv=config.folds(),
+                    ensemble=False,
+                ),
+            )
+        ]
+    ).fit(X, y)
     np.testing.assert_allclose(result.model.predict_proba(X), reference.predict_proba(X), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(result.scorer.probability_bad(sample_frame), result.model.predict_proba(X)[:, 1],
-                               rtol=0, atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        result.scorer.probability_bad(sample_frame), result.model.predict_proba(X)[:, 1], rtol=0, atol=1e-9
+    )
     # The holdout was measured once, on the model fitted before the refit (which has seen it since).
     holdout = sample_frame[sample_frame[schema.ID_COLUMN].isin(result.holdout_ids)]
     assert len(result.holdout_ids) == 120 and result.rows["holdout"] == 120

@@ -151,8 +151,9 @@ def chain_append(head: AuditChainHead, request: ScoreRequest, model_version_labe
     keyring = audit_keyring()
     request.sequence = head.sequence + 1
     request.previous_hash, request.audit_key_id = head.record_hash, keyring.current_id
-    request.record_hash = chain_hash(head.record_hash, record_content(request, model_version_label),
-                                     keyring.mac(keyring.current_id))  # fmt: skip
+    request.record_hash = chain_hash(
+        head.record_hash, record_content(request, model_version_label), keyring.mac(keyring.current_id)
+    )
     head.sequence, head.record_hash = request.sequence, request.record_hash
 
 
@@ -236,15 +237,27 @@ def audit_verify_report(*, batch_size: int = 5000) -> AuditReport:
         report.problems += _unchained_final_records()
         last_sequence, last_hash = _walk(report, {c.sequence: c for c in checkpoints}, batch_size)
         if head and (head.sequence, head.record_hash) != (last_sequence, last_hash):
-            report.problems.append(AuditProblem(None, None, f"the chain should end at record {head.sequence}, but its "
-                                                f"last record is {last_sequence}: records at the end were deleted "
-                                                "or altered"))  # fmt: skip
+            report.problems.append(
+                AuditProblem(
+                    None,
+                    None,
+                    f"the chain should end at record {head.sequence}, but its "
+                    f"last record is {last_sequence}: records at the end were deleted "
+                    "or altered",
+                )
+            )
     for checkpoint in checkpoints:
         if checkpoint.sequence > last_sequence:
-            report.problems.append(AuditProblem(None, None, f"the signed checkpoint {checkpoint.name} saw the chain "
-                                                f"at record {checkpoint.sequence}, but it now ends at record "
-                                                f"{last_sequence}: records at the end were deleted and the head "
-                                                "moved back"))  # fmt: skip
+            report.problems.append(
+                AuditProblem(
+                    None,
+                    None,
+                    f"the signed checkpoint {checkpoint.name} saw the chain "
+                    f"at record {checkpoint.sequence}, but it now ends at record "
+                    f"{last_sequence}: records at the end were deleted and the head "
+                    "moved back",
+                )
+            )
     return report
 
 
@@ -263,17 +276,25 @@ def _walk(report: AuditReport, checkpoints: dict[int, Any], batch_size: int) -> 
     """Check every link in order; returns the last record's sequence and hash."""
     keyring, problems = audit_keyring(), report.problems
     expected_sequence, previous_hash, keyed = 1, GENESIS_HASH, False
-    links = heapq.merge(_request_links(batch_size), _chunk_links(), _outcome_upload_links(),
-                        key=lambda link: link.sequence)  # fmt: skip
+    links = heapq.merge(
+        _request_links(batch_size), _chunk_links(), _outcome_upload_links(), key=lambda link: link.sequence
+    )
     for link in links:
         report.checked += 1
         if link.sequence != expected_sequence:
-            problems.append(AuditProblem(link.sequence, link.record_id,
-                                         f"expected record {expected_sequence} here: records are missing "
-                                         "(deleted) or reordered"))  # fmt: skip
+            problems.append(
+                AuditProblem(
+                    link.sequence,
+                    link.record_id,
+                    f"expected record {expected_sequence} here: records are missing (deleted) or reordered",
+                )
+            )
         if link.previous_hash != previous_hash:
-            problems.append(AuditProblem(link.sequence, link.record_id,
-                                         "does not link to the record before it (deleted or reordered)"))  # fmt: skip
+            problems.append(
+                AuditProblem(
+                    link.sequence, link.record_id, "does not link to the record before it (deleted or reordered)"
+                )
+            )
         if link.extra_problem:
             problems.append(AuditProblem(link.sequence, link.record_id, link.extra_problem))
         problem = _hash_problem(link, keyring, keyed)
@@ -281,8 +302,13 @@ def _walk(report: AuditReport, checkpoints: dict[int, Any], batch_size: int) -> 
             problems.append(AuditProblem(link.sequence, link.record_id, problem))
         checkpoint = checkpoints.get(link.sequence)
         if checkpoint and checkpoint.record_hash != link.record_hash:
-            problems.append(AuditProblem(link.sequence, link.record_id, f"differs from the signed checkpoint "
-                                         f"{checkpoint.name}: the chain up to here was rewritten"))  # fmt: skip
+            problems.append(
+                AuditProblem(
+                    link.sequence,
+                    link.record_id,
+                    f"differs from the signed checkpoint {checkpoint.name}: the chain up to here was rewritten",
+                )
+            )
         keyed = keyed or link.key_id != LEGACY_KEY_ID
         report.legacy += link.key_id == LEGACY_KEY_ID
         expected_sequence, previous_hash = link.sequence + 1, link.record_hash
@@ -312,24 +338,41 @@ def _request_links(batch_size: int) -> Iterator[_Link]:
     )
     for request in rows:
         label = request.model_version.version if request.model_version else None
-        yield _Link(request.sequence or 0, str(request.id), request.previous_hash, request.record_hash,
-                    request.audit_key_id, record_content(request, label))  # fmt: skip
+        yield _Link(
+            request.sequence or 0,
+            str(request.id),
+            request.previous_hash,
+            request.record_hash,
+            request.audit_key_id,
+            record_content(request, label),
+        )
 
 
 def _chunk_links() -> Iterator[_Link]:
     """Batch chunks in order, their row digests recomputed from the stored results and errors."""
     from scoring.services.batches import errors_digest, results_digest  # batches imports this module
 
-    chunks = (BatchChunk.objects.filter(sequence__isnull=False).select_related("job", "job__model_version")
-              .order_by("sequence").iterator(chunk_size=200))  # fmt: skip
+    chunks = (
+        BatchChunk.objects.filter(sequence__isnull=False)
+        .select_related("job", "job__model_version")
+        .order_by("sequence")
+        .iterator(chunk_size=200)
+    )
     for chunk in chunks:
         results = results_digest(chunk.results.order_by("line").iterator(chunk_size=5000))
-        errors = errors_digest(chunk.row_errors.order_by("line", "id").values_list("line", "column", "problem")
-                               .iterator(chunk_size=5000))  # fmt: skip
+        errors = errors_digest(
+            chunk.row_errors.order_by("line", "id").values_list("line", "column", "problem").iterator(chunk_size=5000)
+        )
         changed = (results, errors) != (chunk.results_sha256, chunk.errors_sha256)
-        yield _Link(chunk.sequence or 0, f"batch {chunk.job_id} chunk {chunk.index}", chunk.previous_hash,
-                    chunk.record_hash, chunk.audit_key_id, chunk_record_content(chunk, chunk.job, results, errors),
-                    "rows of this batch chunk were edited, deleted or added" if changed else "")  # fmt: skip
+        yield _Link(
+            chunk.sequence or 0,
+            f"batch {chunk.job_id} chunk {chunk.index}",
+            chunk.previous_hash,
+            chunk.record_hash,
+            chunk.audit_key_id,
+            chunk_record_content(chunk, chunk.job, results, errors),
+            "rows of this batch chunk were edited, deleted or added" if changed else "",
+        )
 
 
 def _outcome_upload_links() -> Iterator[_Link]:
@@ -338,14 +381,24 @@ def _outcome_upload_links() -> Iterator[_Link]:
 
     uploads = OutcomeUpload.objects.filter(sequence__isnull=False).order_by("sequence").iterator(chunk_size=200)
     for upload in uploads:
-        outcomes = outcomes_digest(upload.outcomes.order_by("line").values_list(*OUTCOME_DIGESTED)
-                                   .iterator(chunk_size=5000))  # fmt: skip
-        listed = listed_digest(upload.listed_rows.order_by("line", "id").values_list("line", "reference", "kind",
-                                                                                      "problem").iterator(chunk_size=5000))  # fmt: skip
+        outcomes = outcomes_digest(
+            upload.outcomes.order_by("line").values_list(*OUTCOME_DIGESTED).iterator(chunk_size=5000)
+        )
+        listed = listed_digest(
+            upload.listed_rows.order_by("line", "id")
+            .values_list("line", "reference", "kind", "problem")
+            .iterator(chunk_size=5000)
+        )
         changed = (outcomes, listed) != (upload.outcomes_sha256, upload.listed_sha256)
-        yield _Link(upload.sequence or 0, f"outcome upload {upload.id}", upload.previous_hash, upload.record_hash,
-                    upload.audit_key_id, outcome_upload_record_content(upload, outcomes, listed),
-                    "outcomes of this upload were edited, deleted or added" if changed else "")  # fmt: skip
+        yield _Link(
+            upload.sequence or 0,
+            f"outcome upload {upload.id}",
+            upload.previous_hash,
+            upload.record_hash,
+            upload.audit_key_id,
+            outcome_upload_record_content(upload, outcomes, listed),
+            "outcomes of this upload were edited, deleted or added" if changed else "",
+        )
 
 
 def _unchained_final_records() -> Iterator[AuditProblem]:

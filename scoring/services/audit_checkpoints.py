@@ -39,8 +39,12 @@ class Checkpoint:
     name: str = ""
 
     def signed_text(self) -> bytes:
-        fields = {"sequence": self.sequence, "record_hash": self.record_hash, "written_at": self.written_at,
-                  "key_id": self.key_id}  # fmt: skip
+        fields = {
+            "sequence": self.sequence,
+            "record_hash": self.record_hash,
+            "written_at": self.written_at,
+            "key_id": self.key_id,
+        }
         return _SIGNED_PREFIX + json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
     def document(self) -> str:
@@ -49,8 +53,9 @@ class Checkpoint:
 
 def checkpoint_sign(*, sequence: int, record_hash: str, keyring: AuditKeyring) -> Checkpoint:
     now = timezone.now()
-    unsigned = Checkpoint(sequence, record_hash, now.isoformat(), keyring.current_id, "",
-                          f"{sequence:015d}-{now:%Y%m%dT%H%M%S%f}Z.json")  # fmt: skip
+    unsigned = Checkpoint(
+        sequence, record_hash, now.isoformat(), keyring.current_id, "", f"{sequence:015d}-{now:%Y%m%dT%H%M%S%f}Z.json"
+    )
     mac = keyring.mac(keyring.current_id)
     mac.update(unsigned.signed_text())
     return Checkpoint(**{**asdict(unsigned), "mac": mac.hexdigest()})

@@ -111,10 +111,16 @@ def batch_job_create(
     try:
         with transaction.atomic():
             job = BatchJob.objects.create(
-                id=job_id, uploaded_by=user, channel=channel, original_name=Path(original_name).name[:255] or "upload",
-                stored_path="upload", size_bytes=size, layout=layout.as_dict(),
-                chunk_rows=settings.CREDITRISK_BATCH_CHUNK_ROWS, dispatched_at=timezone.now() if dispatch else None,
-            )  # fmt: skip
+                id=job_id,
+                uploaded_by=user,
+                channel=channel,
+                original_name=Path(original_name).name[:255] or "upload",
+                stored_path="upload",
+                size_bytes=size,
+                layout=layout.as_dict(),
+                chunk_rows=settings.CREDITRISK_BATCH_CHUNK_ROWS,
+                dispatched_at=timezone.now() if dispatch else None,
+            )
             if dispatch:
                 task_publish(batch_job_index_task, (str(job_id),), queue=batch_queue())
     except BaseException:
@@ -191,9 +197,14 @@ def _index(job: BatchJob) -> _Indexed:
     plain = folder / f"plain.{uuid.uuid4().hex}.partial" if layout.compressed else None
     limits = IndexLimits(settings.CREDITRISK_MAX_DECOMPRESSED_BYTES, settings.CREDITRISK_MAX_JOB_ROWS)
     try:
-        index = index_lines(folder / job.stored_path, layout,
-                            lambda rows: chunk_rows_for(rows, largest=job.chunk_rows), plain,
-                            limits=limits, check=_cancellation_check(job.pk))  # fmt: skip
+        index = index_lines(
+            folder / job.stored_path,
+            layout,
+            lambda rows: chunk_rows_for(rows, largest=job.chunk_rows),
+            plain,
+            limits=limits,
+            check=_cancellation_check(job.pk),
+        )
     except BaseException:
         _drop(plain)
         raise
@@ -222,10 +233,16 @@ def _cancellation_check(job_id: Any) -> Any:
 
 def _store_index(job: BatchJob, index: LineIndex, model_version: ModelVersion, plain: Path | None) -> list[int]:
     chunks = BatchChunk.objects.bulk_create(
-        BatchChunk(job=job, index=s.index, first_line=s.first_line, line_count=s.line_count,
-                   byte_start=s.byte_start, byte_end=s.byte_end)
+        BatchChunk(
+            job=job,
+            index=s.index,
+            first_line=s.first_line,
+            line_count=s.line_count,
+            byte_start=s.byte_start,
+            byte_end=s.byte_end,
+        )
         for s in index.chunks
-    )  # fmt: skip
+    )
     job.file_sha256, job.rows_total, job.chunks_total = index.sha256, index.rows, len(chunks)
     job.chunk_rows = max(span.line_count for span in index.chunks)
     job.model_version, job.threshold = model_version, model_version.threshold
@@ -344,9 +361,12 @@ def batch_chunk_process(*, chunk_id: int, worker: str = "") -> BatchChunk:
         attempts=F("attempts") + 1, rows_scored=0, claimed_by=worker
     )
     if attempts > settings.CREDITRISK_MAX_ATTEMPTS:
-        batch_job_fail(job_id=job.pk, error=f"chunk {chunk.index} (lines {chunk.first_line}-"
-                                            f"{chunk.first_line + chunk.line_count - 1}) was given up after "
-                                            f"{attempts - 1} attempts that did not finish")  # fmt: skip
+        batch_job_fail(
+            job_id=job.pk,
+            error=f"chunk {chunk.index} (lines {chunk.first_line}-"
+            f"{chunk.first_line + chunk.line_count - 1}) was given up after "
+            f"{attempts - 1} attempts that did not finish",
+        )
         return chunk
     started = time.perf_counter()
     try:
@@ -385,10 +405,15 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
     parsed = parse_chunk(read_span(job_source(job), span), chunk.first_line, layout)
     model_version = job.model_version
     scorer = model_version_load(model_version=model_version)  # checksum verified, or ArtifactUnusableError
-    options = {"reference": model_version.reference_applicant, "scale": points_scale(), "threshold": job.threshold,
-               "reason_columns": most_important(model_version.feature_importance,
-                                                settings.CREDITRISK_BATCH_REASON_INPUTS, model_version.excluded_features),
-               "declined_only": settings.CREDITRISK_BATCH_REASONS == "declined"}  # fmt: skip
+    options = {
+        "reference": model_version.reference_applicant,
+        "scale": points_scale(),
+        "threshold": job.threshold,
+        "reason_columns": most_important(
+            model_version.feature_importance, settings.CREDITRISK_BATCH_REASON_INPUTS, model_version.excluded_features
+        ),
+        "declined_only": settings.CREDITRISK_BATCH_REASONS == "declined",
+    }
     frame, step = parsed.frame, max(1, settings.CREDITRISK_BATCH_PROGRESS_ROWS)
     slices, gave_way = [], 0.0
     for start in range(0, max(len(frame), 1), step):  # an empty chunk is one empty slice
@@ -499,11 +524,21 @@ def _copy_results(job: BatchJob, chunk: BatchChunk, results: pd.DataFrame) -> st
         return hashlib.sha256(b"").hexdigest()
     if connection.vendor != "postgresql":
         BatchResult.objects.bulk_create(
-            (BatchResult(job=job, chunk=chunk, line=r.line, external_id=_id(r.external_id),
-                         probability_bad=r.probability_bad, score=r.score, decision=r.decision, reasons=r.reasons)
-             for r in results.itertuples(index=False)),
+            (
+                BatchResult(
+                    job=job,
+                    chunk=chunk,
+                    line=r.line,
+                    external_id=_id(r.external_id),
+                    probability_bad=r.probability_bad,
+                    score=r.score,
+                    decision=r.decision,
+                    reasons=r.reasons,
+                )
+                for r in results.itertuples(index=False)
+            ),
             batch_size=2000,
-        )  # fmt: skip
+        )
         return _digest_fields(fields)
     prefix = f"{job.pk},{chunk.pk},"
     buffer = io.StringIO(

@@ -67,8 +67,10 @@ def challenger_set(*, model_version: ModelVersion) -> ModelVersion:
     try:
         ModelVersion.objects.filter(pk=version.pk).update(is_challenger=True, challenger_since=timezone.now())
     except IntegrityError as exc:  # another administrator named one in the same moment, or activated this one
-        raise ChallengerError(f"{version.version} was not made the challenger: the versions changed meanwhile "
-                              f"({exc}); look again and retry") from exc  # fmt: skip
+        raise ChallengerError(
+            f"{version.version} was not made the challenger: the versions changed meanwhile "
+            f"({exc}); look again and retry"
+        ) from exc
     version.refresh_from_db()
     return version
 
@@ -129,8 +131,10 @@ def _score(challenger: ModelVersion, applications: pd.DataFrame | dict[str, Any]
         rows = 1 if isinstance(applications, dict) else len(applications)
         probability = np.asarray(scored.probability_bad, dtype=float)
         if len(probability) != rows or not np.isfinite(probability).all():
-            raise ValueError(f"the challenger's scorer gave {len(probability)} probabilities for {rows} rows, "
-                             f"{int((~np.isfinite(probability)).sum())} of them not finite")  # fmt: skip
+            raise ValueError(
+                f"the challenger's scorer gave {len(probability)} probabilities for {rows} rows, "
+                f"{int((~np.isfinite(probability)).sum())} of them not finite"
+            )
         return scored
     except ChallengerUnloadableError as exc:
         return str(exc)
@@ -138,8 +142,11 @@ def _score(challenger: ModelVersion, applications: pd.DataFrame | dict[str, Any]
         now = time.monotonic()
         if now - _failure_logged.get(challenger.pk, -FAILURE_LOG_SECONDS) >= FAILURE_LOG_SECONDS:
             _failure_logged[challenger.pk] = now
-            logger.warning("challenger %s could not score (recorded in its shadow scores; logged once a minute): %s",
-                           challenger.version, _failure(exc))  # fmt: skip
+            logger.warning(
+                "challenger %s could not score (recorded in its shadow scores; logged once a minute): %s",
+                challenger.version,
+                _failure(exc),
+            )
         return _failure(exc)
 
 
@@ -158,11 +165,17 @@ def shadow_score_request(*, score_request: ScoreRequest) -> ShadowScore | None:
         snapshot = score_request.input_snapshot
         scored = _score(challenger, {name: snapshot.get(name) for name in schema.FEATURE_NAMES})
         row = ShadowScore(
-            challenger=challenger, champion_id=score_request.model_version_id, score_request=score_request,
-            external_id=score_request.external_id, champion_probability=score_request.probability_bad,
-            champion_score=score_request.score, champion_decision=score_request.decision,
-            threshold=challenger.threshold, created_at=timezone.now(), **_values(scored),
-        )  # fmt: skip
+            challenger=challenger,
+            champion_id=score_request.model_version_id,
+            score_request=score_request,
+            external_id=score_request.external_id,
+            champion_probability=score_request.probability_bad,
+            champion_score=score_request.score,
+            champion_decision=score_request.decision,
+            threshold=challenger.threshold,
+            created_at=timezone.now(),
+            **_values(scored),
+        )
         try:
             _write(lambda: _insert(row))
         except Exception as exc:  # noqa: BLE001 - the scores could not be stored: the failure is, if it can be
@@ -185,8 +198,11 @@ def _unstored(row: ShadowScore, exc: BaseException) -> ShadowScore:
 def _values(scored: ShadowScores | str) -> dict[str, Any]:
     if isinstance(scored, str):
         return {"error": scored}
-    return {"probability_bad": float(scored.probability_bad[0]), "score": int(scored.score[0]),
-            "decision": str(scored.decision[0])}  # fmt: skip
+    return {
+        "probability_bad": float(scored.probability_bad[0]),
+        "score": int(scored.score[0]),
+        "decision": str(scored.decision[0]),
+    }
 
 
 def _insert(row: ShadowScore) -> None:
@@ -226,16 +242,31 @@ def shadow_score_chunk(*, job: BatchJob, chunk: BatchChunk, applications: pd.Dat
         started = time.perf_counter()
         scored = _score(challenger, applications)
         if isinstance(scored, str):
-            failure = ShadowScore(challenger=challenger, champion_id=job.model_version_id, job=job, chunk=chunk,
-                                  error=scored, decisions=len(results), threshold=challenger.threshold)  # fmt: skip
+            failure = ShadowScore(
+                challenger=challenger,
+                champion_id=job.model_version_id,
+                job=job,
+                chunk=chunk,
+                error=scored,
+                decisions=len(results),
+                threshold=challenger.threshold,
+            )
             _write(lambda: _insert(failure))
         else:
             try:
                 _write(lambda: _copy_rows(challenger, job, chunk, results, scored))
             except Exception as exc:  # noqa: BLE001 - the scores could not be stored: the failure is, if it can be
-                failure = _unstored(ShadowScore(challenger=challenger, champion_id=job.model_version_id, job=job,
-                                                chunk=chunk, decisions=len(results), threshold=challenger.threshold),
-                                    exc)  # fmt: skip
+                failure = _unstored(
+                    ShadowScore(
+                        challenger=challenger,
+                        champion_id=job.model_version_id,
+                        job=job,
+                        chunk=chunk,
+                        decisions=len(results),
+                        threshold=challenger.threshold,
+                    ),
+                    exc,
+                )
                 _write(lambda: _insert(failure))
         logger.debug("shadowed chunk %s of %s in %.1f ms", chunk.index, job.pk, (time.perf_counter() - started) * 1e3)
         return len(results)
@@ -244,13 +275,29 @@ def shadow_score_chunk(*, job: BatchJob, chunk: BatchChunk, applications: pd.Dat
         return 0
 
 
-_COPY_COLUMNS = ("challenger_id", "champion_id", "job_id", "chunk_id", "line", "external_id", "champion_probability",
-                 "champion_score", "champion_decision", "probability_bad", "score", "decision", "threshold", "error",
-                 "decisions", "created_at")  # fmt: skip
+_COPY_COLUMNS = (
+    "challenger_id",
+    "champion_id",
+    "job_id",
+    "chunk_id",
+    "line",
+    "external_id",
+    "champion_probability",
+    "champion_score",
+    "champion_decision",
+    "probability_bad",
+    "score",
+    "decision",
+    "threshold",
+    "error",
+    "decisions",
+    "created_at",
+)
 
 
-def _copy_rows(challenger: ModelVersion, job: BatchJob, chunk: BatchChunk, results: pd.DataFrame,
-               scored: ShadowScores) -> None:  # fmt: skip
+def _copy_rows(
+    challenger: ModelVersion, job: BatchJob, chunk: BatchChunk, results: pd.DataFrame, scored: ShadowScores
+) -> None:
     now = timezone.now()
     columns = {
         "line": results["line"].to_numpy(dtype=np.int64),
@@ -261,15 +308,30 @@ def _copy_rows(challenger: ModelVersion, job: BatchJob, chunk: BatchChunk, resul
     }
     if connection.vendor != "postgresql":
         ShadowScore.objects.bulk_create(
-            (ShadowScore(challenger=challenger, champion_id=job.model_version_id, job=job, chunk=chunk, line=int(line),
-                         external_id=None if pd.isna(external) else int(external), champion_probability=float(p),
-                         champion_score=int(points), champion_decision=str(decision), probability_bad=float(q),
-                         score=int(shadow_points), decision=str(shadow_decision), threshold=challenger.threshold,
-                         created_at=now)
-             for line, external, p, points, decision, q, shadow_points, shadow_decision in zip(
-                 *columns.values(), scored.probability_bad, scored.score, scored.decision, strict=True)),
-            batch_size=2000, ignore_conflicts=True,
-        )  # fmt: skip
+            (
+                ShadowScore(
+                    challenger=challenger,
+                    champion_id=job.model_version_id,
+                    job=job,
+                    chunk=chunk,
+                    line=int(line),
+                    external_id=None if pd.isna(external) else int(external),
+                    champion_probability=float(p),
+                    champion_score=int(points),
+                    champion_decision=str(decision),
+                    probability_bad=float(q),
+                    score=int(shadow_points),
+                    decision=str(shadow_decision),
+                    threshold=challenger.threshold,
+                    created_at=now,
+                )
+                for line, external, p, points, decision, q, shadow_points, shadow_decision in zip(
+                    *columns.values(), scored.probability_bad, scored.score, scored.decision, strict=True
+                )
+            ),
+            batch_size=2000,
+            ignore_conflicts=True,
+        )
         return
     prefix = f"{challenger.pk},{job.model_version_id},{job.pk},{chunk.pk},"
     suffix = f',{challenger.threshold!r},"",1,{now.isoformat()}\n'
@@ -278,12 +340,18 @@ def _copy_rows(challenger: ModelVersion, job: BatchJob, chunk: BatchChunk, resul
             f"{prefix}{line},{'' if pd.isna(external) else int(external)},{p!r},{points},{decision},"
             f"{q!r},{shadow_points},{shadow_decision}{suffix}"
             for line, external, p, points, decision, q, shadow_points, shadow_decision in zip(
-                columns["line"].tolist(), columns["external_id"], columns["champion_probability"].tolist(),
-                columns["champion_score"].tolist(), columns["champion_decision"], scored.probability_bad.tolist(),
-                scored.score.tolist(), scored.decision.tolist(), strict=True,
+                columns["line"].tolist(),
+                columns["external_id"],
+                columns["champion_probability"].tolist(),
+                columns["champion_score"].tolist(),
+                columns["champion_decision"],
+                scored.probability_bad.tolist(),
+                scored.score.tolist(),
+                scored.decision.tolist(),
+                strict=True,
             )
         )
-    )  # fmt: skip
+    )
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(
             f"COPY {ShadowScore._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL '')",

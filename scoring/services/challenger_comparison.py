@@ -46,12 +46,21 @@ class ChallengerComparison:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "challenger": self.challenger, "champion": self.champion,
-            "challenger_threshold": self.challenger_threshold, "champion_threshold": self.champion_threshold,
-            "since": self.since, "until": self.until, "single": self.single, "bulk": self.bulk,
-            "failed": self.failed, "failures": self.failures, "comparison": self.comparison.as_dict(),
-            "realised": self.realised, "other_champions": self.other_champions, "notes": self.notes,
-        }  # fmt: skip
+            "challenger": self.challenger,
+            "champion": self.champion,
+            "challenger_threshold": self.challenger_threshold,
+            "champion_threshold": self.champion_threshold,
+            "since": self.since,
+            "until": self.until,
+            "single": self.single,
+            "bulk": self.bulk,
+            "failed": self.failed,
+            "failures": self.failures,
+            "comparison": self.comparison.as_dict(),
+            "realised": self.realised,
+            "other_champions": self.other_champions,
+            "notes": self.notes,
+        }
 
 
 def challenger_comparison(
@@ -71,20 +80,38 @@ def challenger_comparison(
         raise NoComparisonError("no model version is active, so there is no champion to compare with")
     shadows = window.filter(champion=champion)
     scored = shadows.filter(error="")
-    counts = scored.aggregate(single=Count("pk", filter=Q(score_request__isnull=False)),
-                              bulk=Count("pk", filter=Q(job__isnull=False)))  # fmt: skip
-    failures = [{"error": error, "decisions": n} for error, n in
-                shadows.exclude(error="").values_list("error").annotate(n=Sum("decisions")).order_by("-n", "error")]  # fmt: skip
-    others = [{"version": version, "decisions": n} for version, n in
-              window.exclude(champion=champion).values_list("champion__version").annotate(n=Sum("decisions"))
-              .order_by("-n")]  # fmt: skip
+    counts = scored.aggregate(
+        single=Count("pk", filter=Q(score_request__isnull=False)), bulk=Count("pk", filter=Q(job__isnull=False))
+    )
+    failures = [
+        {"error": error, "decisions": n}
+        for error, n in shadows.exclude(error="")
+        .values_list("error")
+        .annotate(n=Sum("decisions"))
+        .order_by("-n", "error")
+    ]
+    others = [
+        {"version": version, "decisions": n}
+        for version, n in window.exclude(champion=champion)
+        .values_list("champion__version")
+        .annotate(n=Sum("decisions"))
+        .order_by("-n")
+    ]
     report = ChallengerComparison(
-        challenger=challenger.version, champion=champion.version, challenger_threshold=challenger.threshold,
-        champion_threshold=champion.threshold, since=since, until=until, single=counts["single"],
-        bulk=counts["bulk"], failed=sum(f["decisions"] for f in failures), failures=failures[:5],
-        comparison=compare_decisions(comparison_table(scored)), other_champions=others,
+        challenger=challenger.version,
+        champion=champion.version,
+        challenger_threshold=challenger.threshold,
+        champion_threshold=champion.threshold,
+        since=since,
+        until=until,
+        single=counts["single"],
+        bulk=counts["bulk"],
+        failed=sum(f["decisions"] for f in failures),
+        failures=failures[:5],
+        comparison=compare_decisions(comparison_table(scored)),
+        other_champions=others,
         realised=shadow_realised_performance(challenger=challenger, champion=champion, since=since, until=until),
-    )  # fmt: skip
+    )
     report.notes = _notes(report)
     return report
 
@@ -157,8 +184,10 @@ def _notes(report: ChallengerComparison) -> list[str]:
     if report.failed:
         notes.append(f"{report.failed:,} decisions the challenger could not score are left out of the comparison")
     for other in report.other_champions:
-        notes.append(f"{other['decisions']:,} shadowed decisions of another champion, {other['version']}, are "
-                     "not in this comparison (choose that champion to see them)")  # fmt: skip
+        notes.append(
+            f"{other['decisions']:,} shadowed decisions of another champion, {other['version']}, are "
+            "not in this comparison (choose that champion to see them)"
+        )
     if report.realised is None:
         notes.append(
             "realised performance: no outcomes are recorded yet. Once they are, both models are measured on the "

@@ -115,11 +115,12 @@ def _single_decisions(
     version: ModelVersion, since: datetime, until: datetime
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     rows = (
-        ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE, model_version=version,
-                                    finished_at__gte=since, finished_at__lt=until)
+        ScoreRequest.objects.filter(
+            status=ScoreRequest.Status.DONE, model_version=version, finished_at__gte=since, finished_at__lt=until
+        )
         .values_list("input_snapshot", "probability_bad")
         .iterator(chunk_size=_SNAPSHOT_ROWS)
-    )  # fmt: skip
+    )
     batch: list[tuple[dict[str, Any], float]] = []
     for row in rows:
         batch.append(row)
@@ -138,8 +139,9 @@ def _add_bulk_decisions(
     totals: dict[str, np.ndarray], reference: dict[str, Any], version: ModelVersion, since: datetime, until: datetime
 ) -> tuple[int, int]:
     """Add the bulk decisions of the chunks finished in the window; (rows, rows without inputs)."""
-    chunks = BatchChunk.objects.filter(status=BatchChunk.Status.DONE, job__model_version=version,
-                                       finished_at__gte=since, finished_at__lt=until).select_related("job")  # fmt: skip
+    chunks = BatchChunk.objects.filter(
+        status=BatchChunk.Status.DONE, job__model_version=version, finished_at__gte=since, finished_at__lt=until
+    ).select_related("job")
     rows = without_inputs = 0
     for chunk in chunks.iterator():
         probability = np.fromiter(
@@ -174,11 +176,12 @@ def _decisions_by_other_versions(version: ModelVersion, since: datetime, until: 
         .count()
     )
     bulk = (
-        BatchResult.objects.filter(chunk__status=BatchChunk.Status.DONE, chunk__finished_at__gte=since,
-                                   chunk__finished_at__lt=until)
+        BatchResult.objects.filter(
+            chunk__status=BatchChunk.Status.DONE, chunk__finished_at__gte=since, chunk__finished_at__lt=until
+        )
         .exclude(job__model_version=version)
         .count()
-    )  # fmt: skip
+    )
     return single + bulk
 
 
@@ -222,8 +225,9 @@ def drift_report_weekly(*, now: datetime | None = None) -> DriftReport | None:
         logger.warning("drift: %s", exc)
         return None
     logger.info("drift report\n%s", report.table())
-    return drift_report_store(report=report, model_version=version, source=DriftReport.Source.WINDOW,
-                              since=since, until=until)  # fmt: skip
+    return drift_report_store(
+        report=report, model_version=version, source=DriftReport.Source.WINDOW, since=since, until=until
+    )
 
 
 # -- a reference for a version trained before they were kept ----------------------------------------
@@ -258,8 +262,9 @@ def drift_reference_add(*, model_version: ModelVersion, data_uri: str | None = N
 def _development_probability(model_version: ModelVersion, development: pd.DataFrame) -> tuple[np.ndarray, str]:
     if model_version.validation_path:
         try:
-            table = load_table(settings.CREDITRISK_MODEL_DIR / model_version.validation_path,
-                               model_version.validation_sha256)  # fmt: skip
+            table = load_table(
+                settings.CREDITRISK_MODEL_DIR / model_version.validation_path, model_version.validation_sha256
+            )
         except ArtifactIntegrityError as exc:
             logger.warning("drift: %s; using the scorer's probabilities instead", exc)
         else:

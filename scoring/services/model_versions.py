@@ -107,14 +107,19 @@ def _policy_threshold(
     digest = save_table(result.validation, settings.CREDITRISK_MODEL_DIR / name)
     choice = result.threshold_choice
     if choice is not None:
-        progress(f"policy cut-off {choice.threshold:.4f} (profit-maximising on {choice.validation_rows} "
-                 f"validation rows; break-even {choice.break_even:.2f})")  # fmt: skip
+        progress(
+            f"policy cut-off {choice.threshold:.4f} (profit-maximising on {choice.validation_rows} "
+            f"validation rows; break-even {choice.break_even:.2f})"
+        )
     return name, digest, choice
 
 
 def _next_version() -> str:
-    numbers = [int(m.group(1)) for v in ModelVersion.objects.values_list("version", flat=True)
-               if (m := re.fullmatch(r"v(\d+)", v))]  # fmt: skip
+    numbers = [
+        int(m.group(1))
+        for v in ModelVersion.objects.values_list("version", flat=True)
+        if (m := re.fullmatch(r"v(\d+)", v))
+    ]
     number = max(numbers, default=0) + 1
     # An artifact left in the folder by an earlier database must never be overwritten.
     while (settings.CREDITRISK_MODEL_DIR / f"v{number}.joblib").exists():

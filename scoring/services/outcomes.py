@@ -71,8 +71,15 @@ _IDS_PER_QUERY = 5000
 # table once, and PostgreSQL hashes the list, so the fewer lookups the better.
 _CLIENTS_PER_QUERY = 50_000
 # The fields of an outcome its upload's digest covers, in this order.
-OUTCOME_DIGESTED = ("line", "score_request_id", "batch_result_id", "model_version_id", "external_id", "bad",
-                    "observed_on")  # fmt: skip
+OUTCOME_DIGESTED = (
+    "line",
+    "score_request_id",
+    "batch_result_id",
+    "model_version_id",
+    "external_id",
+    "bad",
+    "observed_on",
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,15 @@ class _Decision:
 # -- an upload -------------------------------------------------------------------------------------
 
 
-def outcome_upload_create(*, content: Iterable[bytes], original_name: str, uploaded_by: Any, channel: str,
-                          note: str = "", decisions_of: Any = None) -> OutcomeUpload:  # fmt: skip
+def outcome_upload_create(
+    *,
+    content: Iterable[bytes],
+    original_name: str,
+    uploaded_by: Any,
+    channel: str,
+    note: str = "",
+    decisions_of: Any = None,
+) -> OutcomeUpload:
     """Read, match and store a file of outcomes; the upload lists every row it did not apply, and why.
 
     DataFormatError (nothing stored) when the file cannot be read as outcomes: not text, no usable
@@ -100,29 +114,42 @@ def outcome_upload_create(*, content: Iterable[bytes], original_name: str, uploa
     """
     data = _read(content)
     text = decode(data, max_size=min(settings.CREDITRISK_MAX_DECOMPRESSED_BYTES, outcome_file_max_bytes()))
-    parsed = outcome_file.parse_outcomes(text, today=timezone.localdate(),
-                                         max_rows=settings.CREDITRISK_OUTCOMES_MAX_ROWS)  # fmt: skip
+    parsed = outcome_file.parse_outcomes(
+        text, today=timezone.localdate(), max_rows=settings.CREDITRISK_OUTCOMES_MAX_ROWS
+    )
     user = uploaded_by if uploaded_by is not None and uploaded_by.is_authenticated else None
     scope = user if user is not None and not user.is_staff else decisions_of
     with transaction.atomic():
         _one_upload_at_a_time()
         decisions, listed = _match(parsed.rows, scope)
-        applied, sorted_out = outcome_file.sort_outcomes(parsed.rows, {line: d.key for line, d in decisions.items()},
-                                                         _recorded(list(decisions.values())))  # fmt: skip
+        applied, sorted_out = outcome_file.sort_outcomes(
+            parsed.rows, {line: d.key for line, d in decisions.items()}, _recorded(list(decisions.values()))
+        )
         applied_lines = {row.line for row in applied}  # "recorded for the latest" only where it was recorded
         listed = [row for row in listed if row.kind != AMBIGUOUS or row.line in applied_lines]
         listed = sorted([*parsed.invalid, *listed, *sorted_out], key=lambda row: (row.line, row.kind != AMBIGUOUS))
         rows = [_outcome(row, decisions[row.line]) for row in applied]  # as OUTCOME_DIGESTED
         upload = OutcomeUpload.objects.create(
-            uploaded_by=user, decisions_of=scope, channel=channel, original_name=original_name[:255] or "outcomes",
-            note=note[:200], size_bytes=len(data), file_sha256=hashlib.sha256(data).hexdigest(), rows=parsed.lines,
-            applied=len(rows), counts=_counts(listed), ignored_columns=parsed.ignored_columns,
+            uploaded_by=user,
+            decisions_of=scope,
+            channel=channel,
+            original_name=original_name[:255] or "outcomes",
+            note=note[:200],
+            size_bytes=len(data),
+            file_sha256=hashlib.sha256(data).hexdigest(),
+            rows=parsed.lines,
+            applied=len(rows),
+            counts=_counts(listed),
+            ignored_columns=parsed.ignored_columns,
             outcomes_sha256=outcomes_digest(rows),
             listed_sha256=listed_digest((r.line, r.reference[:200], r.kind, r.problem) for r in listed),
-        )  # fmt: skip
+        )
         _insert(Outcome, ("upload_id", *OUTCOME_DIGESTED), [(upload.pk, *row) for row in rows])
-        _insert(OutcomeListedRow, ("upload_id", "line", "reference", "kind", "problem"),
-                [(upload.pk, r.line, r.reference[:200], r.kind, r.problem) for r in listed])  # fmt: skip
+        _insert(
+            OutcomeListedRow,
+            ("upload_id", "line", "reference", "kind", "problem"),
+            [(upload.pk, r.line, r.reference[:200], r.kind, r.problem) for r in listed],
+        )
         # Chained last: the chain's head, which every decision shares, is held for this one row only.
         head = chain_head_lock()
         chain_link_outcome_upload(head, upload)
@@ -164,8 +191,9 @@ def _insert(model: Any, fields: tuple[str, ...], rows: list[tuple[Any, ...]]) ->
     column = {field.attname: field.column for field in model._meta.concrete_fields}
     columns = ", ".join(column[name] for name in fields)
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '')",
-                                  buffer)  # fmt: skip
+        cursor.cursor.copy_expert(
+            f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '')", buffer
+        )
 
 
 # An outcome file is read whole in the request: its bytes, sent or once gzip is undone, are bounded by its
@@ -185,8 +213,10 @@ def _read(content: Iterable[bytes]) -> bytes:
         if size > settings.CREDITRISK_MAX_UPLOAD_BYTES:
             raise UploadTooLargeError(upload_size_message())
         if size > limit:
-            raise UploadTooLargeError(f"an outcome file holds at most {settings.CREDITRISK_OUTCOMES_MAX_ROWS:,} rows "
-                                      f"(CREDITRISK_OUTCOMES_MAX_ROWS), so at most {limit:,} bytes; split it")  # fmt: skip
+            raise UploadTooLargeError(
+                f"an outcome file holds at most {settings.CREDITRISK_OUTCOMES_MAX_ROWS:,} rows "
+                f"(CREDITRISK_OUTCOMES_MAX_ROWS), so at most {limit:,} bytes; split it"
+            )
         pieces.append(piece)
     return b"".join(pieces)
 
@@ -200,8 +230,15 @@ def _counts(listed: list[ListedRow]) -> dict[str, int]:
 
 def _outcome(row: OutcomeRow, decision: _Decision) -> tuple[Any, ...]:
     """An outcome's values, in the order of OUTCOME_DIGESTED."""
-    return (row.line, decision.score_request_id, decision.batch_result_id, decision.model_version_id,
-            decision.external_id, row.bad, row.observed_on)  # fmt: skip
+    return (
+        row.line,
+        decision.score_request_id,
+        decision.batch_result_id,
+        decision.model_version_id,
+        decision.external_id,
+        row.bad,
+        row.observed_on,
+    )
 
 
 # -- digests (the audit link's content) -------------------------------------------------------------
@@ -245,43 +282,71 @@ def _match(rows: list[OutcomeRow], scope: Any) -> tuple[dict[int, _Decision], li
         if isinstance(decision, str):
             listed.append(ListedRow(row.line, row.reference, UNKNOWN, decision))
         elif row.id_client is not None and decision.external_id != row.id_client:
-            listed.append(ListedRow(row.line, row.reference, INVALID, f"ID_CLIENT {row.id_client} is not the "
-                                    f"decision's ({decision.external_id}); nothing is recorded"))  # fmt: skip
+            listed.append(
+                ListedRow(
+                    row.line,
+                    row.reference,
+                    INVALID,
+                    f"ID_CLIENT {row.id_client} is not the decision's ({decision.external_id}); nothing is recorded",
+                )
+            )
         else:
             decisions[row.line] = decision
     latest = _latest_by_client({row.id_client for row in by_id if row.id_client is not None}, scope)
     for row in by_id:
         candidates = latest.get(row.id_client, [])  # type: ignore[arg-type]
         if not candidates:
-            listed.append(ListedRow(row.line, row.reference, UNKNOWN, f"no decision {_whose(scope)}has ID_CLIENT "
-                                    f"{row.id_client}"))  # fmt: skip
+            listed.append(
+                ListedRow(row.line, row.reference, UNKNOWN, f"no decision {_whose(scope)}has ID_CLIENT {row.id_client}")
+            )
             continue
         if row.observed_on:  # an outcome observed on a date belongs to a decision made by then
             made = [d for d in candidates if d.decided_at is None or d.decided_at.date() <= row.observed_on]
             if not made:
-                listed.append(ListedRow(row.line, row.reference, INVALID, f"date {row.observed_on} is before every "
-                                        f"decision {_whose(scope)}for this ID_CLIENT (the first: "
-                                        f"{_label(candidates[-1])}); nothing is recorded"))  # fmt: skip
+                listed.append(
+                    ListedRow(
+                        row.line,
+                        row.reference,
+                        INVALID,
+                        f"date {row.observed_on} is before every "
+                        f"decision {_whose(scope)}for this ID_CLIENT (the first: "
+                        f"{_label(candidates[-1])}); nothing is recorded",
+                    )
+                )
                 continue
             candidates = made
         decisions[row.line] = candidates[0]
         if len(candidates) > 1:
-            listed.append(ListedRow(row.line, row.reference, AMBIGUOUS, f"{len(candidates)} decisions {_whose(scope)}"
-                                    f"have this ID_CLIENT{' by that date' if row.observed_on else ''}; the outcome is "
-                                    f"recorded for the latest ({_label(candidates[0])}); send decision_id to choose "
-                                    "another"))  # fmt: skip
+            listed.append(
+                ListedRow(
+                    row.line,
+                    row.reference,
+                    AMBIGUOUS,
+                    f"{len(candidates)} decisions {_whose(scope)}"
+                    f"have this ID_CLIENT{' by that date' if row.observed_on else ''}; the outcome is "
+                    f"recorded for the latest ({_label(candidates[0])}); send decision_id to choose "
+                    "another",
+                )
+            )
     return _dated(by_decision, decisions, listed)
 
 
-def _dated(rows: list[OutcomeRow], decisions: dict[int, _Decision],
-           listed: list[ListedRow]) -> tuple[dict[int, _Decision], list[ListedRow]]:  # fmt: skip
+def _dated(
+    rows: list[OutcomeRow], decisions: dict[int, _Decision], listed: list[ListedRow]
+) -> tuple[dict[int, _Decision], list[ListedRow]]:
     """A decision id's outcome observed before the decision was made is listed, not applied."""
     for row in rows:
         decision = decisions.get(row.line)
         if decision and row.observed_on and decision.decided_at and row.observed_on < decision.decided_at.date():
             del decisions[row.line]
-            listed.append(ListedRow(row.line, row.reference, INVALID, f"date {row.observed_on} is before the decision "
-                                    f"({_label(decision)}); nothing is recorded"))  # fmt: skip
+            listed.append(
+                ListedRow(
+                    row.line,
+                    row.reference,
+                    INVALID,
+                    f"date {row.observed_on} is before the decision ({_label(decision)}); nothing is recorded",
+                )
+            )
     return decisions, listed
 
 
@@ -341,14 +406,19 @@ def _decisions_by_ref(refs: list[DecisionRef], scope: Any) -> dict[DecisionRef, 
             results = _bulks(scope).filter(job_id=job_id, line__gte=batch[0], line__lte=batch[-1], line__in=batch)
             for values in results.values_list(*_BULK):
                 found[DecisionRef(job_id=values[1], line=values[2])] = _bulk(values)
-    jobs = set(BatchJob.objects.filter(pk__in={ref.job_id for ref in refs if ref.job_id})
-               .filter(**({} if scope is None else {"uploaded_by": scope})).values_list("pk", flat=True))  # fmt: skip
+    jobs = set(
+        BatchJob.objects.filter(pk__in={ref.job_id for ref in refs if ref.job_id})
+        .filter(**({} if scope is None else {"uploaded_by": scope}))
+        .values_list("pk", flat=True)
+    )
     for ref in refs:
         if ref in found:
             continue
         if ref.job_id in jobs:
-            found[ref] = (f"bulk job {ref.job_id} has no decision on line {ref.line} (the line held an invalid row, "
-                          "was not scored, or is past the end of the file)")  # fmt: skip
+            found[ref] = (
+                f"bulk job {ref.job_id} has no decision on line {ref.line} (the line held an invalid row, "
+                "was not scored, or is past the end of the file)"
+            )
         else:
             kind = "score request or bulk job" if ref.request_id else "bulk job"
             found[ref] = f"no {kind} {_whose(scope)}has this id"
@@ -359,8 +429,11 @@ def _latest_by_client(ids: set[int], scope: Any) -> dict[int, list[_Decision]]:
     """Each ID_CLIENT's decisions, single and bulk, the latest first."""
     by_client: dict[int, list[_Decision]] = {}
     for batch in _batches(sorted(ids), _CLIENTS_PER_QUERY):
-        singles = _singles(scope).filter(status=ScoreRequest.Status.DONE, model_version__isnull=False,
-                                         applicant__external_id__in=batch).values_list(*_SINGLE)  # fmt: skip
+        singles = (
+            _singles(scope)
+            .filter(status=ScoreRequest.Status.DONE, model_version__isnull=False, applicant__external_id__in=batch)
+            .values_list(*_SINGLE)
+        )
         bulk = _bulks(scope).filter(external_id__in=batch).values_list(*_BULK)
         for decision in [*map(_single, singles), *map(_bulk, bulk)]:
             by_client.setdefault(decision.external_id, []).append(decision)  # type: ignore[arg-type]
@@ -400,27 +473,44 @@ def model_version_performance(*, model_version: ModelVersion) -> dict[str, Any]:
     under the economics its cut-off was chosen for (the simulation's defaults where it kept none)."""
     outcomes = list(
         Outcome.objects.filter(model_version=model_version)
-        .annotate(probability=Coalesce("score_request__probability_bad", "batch_result__probability_bad"),
-                  points=Coalesce("score_request__score", "batch_result__score"),
-                  verdict=Coalesce("score_request__decision", "batch_result__decision"))
+        .annotate(
+            probability=Coalesce("score_request__probability_bad", "batch_result__probability_bad"),
+            points=Coalesce("score_request__score", "batch_result__score"),
+            verdict=Coalesce("score_request__decision", "batch_result__decision"),
+        )
         .values_list("probability", "points", "verdict", "bad", f"score_request__input_snapshot__{INCOME_COLUMN}")
-    )  # fmt: skip
-    probability, points, verdict, bad, income = (list(column) for column in zip(*outcomes, strict=True)) if outcomes \
-        else ([], [], [], [], [])  # fmt: skip
+    )
+    probability, points, verdict, bad, income = (
+        (list(column) for column in zip(*outcomes, strict=True)) if outcomes else ([], [], [], [], [])
+    )
     economics = version_economics(model_version)
     approved = np.array([v == "approve" for v in verdict], dtype=bool)
     incomes = np.array([value if isinstance(value, (int, float)) else np.nan for value in income], dtype=float)
     counts = decision_counts(model_version=model_version)
-    report = realised_performance(probability, np.array(bad, dtype=bool), approved, economics=economics,
-                                  exposure=economics.exposures(incomes, len(outcomes)), score=points,
-                                  decisions=sum(counts.values()), approved_decisions=counts.get("approve", 0))  # fmt: skip
+    report = realised_performance(
+        probability,
+        np.array(bad, dtype=bool),
+        approved,
+        economics=economics,
+        exposure=economics.exposures(incomes, len(outcomes)),
+        score=points,
+        decisions=sum(counts.values()),
+        approved_decisions=counts.get("approve", 0),
+    )
     notes = []
     if economics.income_multiple is not None and np.isnan(incomes[approved]).any():
-        notes.append(f"{int(np.isnan(incomes[approved]).sum()):,} approved loans are booked at the fixed exposure "
-                     "of the economics: a bulk decision does not keep the applicant's income")  # fmt: skip
+        notes.append(
+            f"{int(np.isnan(incomes[approved]).sum()):,} approved loans are booked at the fixed exposure "
+            "of the economics: a bulk decision does not keep the applicant's income"
+        )
     uploads = OutcomeUpload.objects.filter(outcomes__model_version=model_version).distinct().count()
-    return {"model_version": model_version.version, "threshold": model_version.threshold, "uploads": uploads,
-            "notes": notes, **report}  # fmt: skip
+    return {
+        "model_version": model_version.version,
+        "threshold": model_version.threshold,
+        "uploads": uploads,
+        "notes": notes,
+        **report,
+    }
 
 
 def version_economics(model_version: ModelVersion) -> Economics:
@@ -434,8 +524,12 @@ def version_economics(model_version: ModelVersion) -> Economics:
 def decision_counts(*, model_version: ModelVersion) -> dict[str, int]:
     """Every decision the version made, single and bulk, by decision (approve, decline)."""
     counts: dict[str, int] = {}
-    singles = (ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE, model_version=model_version)
-               .values_list("decision").annotate(n=Count("pk")).order_by())  # fmt: skip
+    singles = (
+        ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE, model_version=model_version)
+        .values_list("decision")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     bulk = BatchResult.objects.filter(job__model_version=model_version).values_list("decision").annotate(n=Count("pk"))
     for decision, n in [*singles, *bulk.order_by()]:
         counts[decision] = counts.get(decision, 0) + n
@@ -444,11 +538,20 @@ def decision_counts(*, model_version: ModelVersion) -> dict[str, int]:
 
 def outcome_versions() -> list[dict[str, Any]]:
     """Model versions with outcomes on record: the version, its outcomes and bads (the admin's index)."""
-    rows = (Outcome.objects.values("model_version__version", "model_version_id")
-            .annotate(outcomes=Count("pk"), bads=Count("pk", filter=Q(bad=True)))
-            .order_by("-model_version_id"))  # fmt: skip
-    return [{"version": r["model_version__version"], "pk": r["model_version_id"], "outcomes": r["outcomes"],
-             "bads": r["bads"]} for r in rows]  # fmt: skip
+    rows = (
+        Outcome.objects.values("model_version__version", "model_version_id")
+        .annotate(outcomes=Count("pk"), bads=Count("pk", filter=Q(bad=True)))
+        .order_by("-model_version_id")
+    )
+    return [
+        {
+            "version": r["model_version__version"],
+            "pk": r["model_version_id"],
+            "outcomes": r["outcomes"],
+            "bads": r["bads"],
+        }
+        for r in rows
+    ]
 
 
 # -- champion and challenger on the same decisions -------------------------------------------------
@@ -467,13 +570,17 @@ def shadowed_performance(
 ) -> dict[str, Any] | None:
     """The realised performance of both versions on the scored shadow rows whose decision has an outcome,
     each at its own decisions and cut-off; None when none has one."""
-    rows = list(shadows.filter(score_request__outcome__isnull=False).values_list(*_SHADOWED,
-                                                                                 "score_request__outcome__bad"))  # fmt: skip
+    rows = list(
+        shadows.filter(score_request__outcome__isnull=False).values_list(*_SHADOWED, "score_request__outcome__bad")
+    )
     # A bulk line's outcome, joined in the database: a job of a million lines with a few outcomes reads a few rows.
     bulk_outcome = Outcome.objects.filter(batch_result__job_id=OuterRef("job_id"), batch_result__line=OuterRef("line"))
-    rows += shadows.filter(job__isnull=False, line__isnull=False).annotate(
-        outcome_bad=Subquery(bulk_outcome.values("bad")[:1])
-    ).filter(outcome_bad__isnull=False).values_list(*_SHADOWED, "outcome_bad")  # fmt: skip
+    rows += (
+        shadows.filter(job__isnull=False, line__isnull=False)
+        .annotate(outcome_bad=Subquery(bulk_outcome.values("bad")[:1]))
+        .filter(outcome_bad__isnull=False)
+        .values_list(*_SHADOWED, "outcome_bad")
+    )
     if not rows:
         return None
     champion_p, champion_points, champion_decision, challenger_p, challenger_points, challenger_decision, bad = (
@@ -484,9 +591,19 @@ def shadowed_performance(
         "outcomes": len(rows),
         "swap_in_with_outcome": int((challenger_approves & ~champion_approves).sum()),
         "swap_out_with_outcome": int((champion_approves & ~challenger_approves).sum()),
-        "champion": realised_performance(champion_p.astype(float), bad.astype(bool), champion_approves,
-                                         economics=version_economics(champion), score=champion_points),
-        "challenger": realised_performance(challenger_p.astype(float), bad.astype(bool), challenger_approves,
-                                           economics=version_economics(challenger), score=challenger_points),
+        "champion": realised_performance(
+            champion_p.astype(float),
+            bad.astype(bool),
+            champion_approves,
+            economics=version_economics(champion),
+            score=champion_points,
+        ),
+        "challenger": realised_performance(
+            challenger_p.astype(float),
+            bad.astype(bool),
+            challenger_approves,
+            economics=version_economics(challenger),
+            score=challenger_points,
+        ),
         "limit": SWAP_IN_LIMIT,
-    }  # fmt: skip
+    }

@@ -36,9 +36,15 @@ class ApplicantScore:
     missing_inputs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"probability_bad": self.probability_bad, "score": self.score, "decision": self.decision,
-                "reasons": self.reasons, "missing_inputs": self.missing_inputs,
-                "model_version": self.model_version.version, "threshold": self.threshold}  # fmt: skip
+        return {
+            "probability_bad": self.probability_bad,
+            "score": self.score,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "missing_inputs": self.missing_inputs,
+            "model_version": self.model_version.version,
+            "threshold": self.threshold,
+        }
 
 
 def applicant_score(*, inputs: dict[str, Any], model_version: ModelVersion | None = None) -> ApplicantScore:
@@ -48,9 +54,12 @@ def applicant_score(*, inputs: dict[str, Any], model_version: ModelVersion | Non
     scorer = model_version_load(model_version=model_version)
     applicant = {name: inputs.get(name) for name in schema.FEATURE_NAMES}
     scored = score_and_explain_one(
-        scorer, applicant, reference=model_version.reference_applicant, scale=points_scale(),
+        scorer,
+        applicant,
+        reference=model_version.reference_applicant,
+        scale=points_scale(),
         threshold=model_version.threshold,
-    )  # fmt: skip
+    )
     return ApplicantScore(
         probability_bad=float(scored["probability_bad"]),
         score=int(scored["score"]),
@@ -75,8 +84,10 @@ def missing_inputs(*, inputs: dict[str, Any], model_version: ModelVersion | None
 
 
 # An applicant without the phone has no area code for it: that is an answer, not a gap.
-_NO_PHONE_NO_AREA_CODE = {"RESIDENCIAL_PHONE_AREA_CODE": "FLAG_RESIDENCIAL_PHONE",
-                          "PROFESSIONAL_PHONE_AREA_CODE": "FLAG_PROFESSIONAL_PHONE"}  # fmt: skip
+_NO_PHONE_NO_AREA_CODE = {
+    "RESIDENCIAL_PHONE_AREA_CODE": "FLAG_RESIDENCIAL_PHONE",
+    "PROFESSIONAL_PHONE_AREA_CODE": "FLAG_PROFESSIONAL_PHONE",
+}
 
 
 def score_request_create(
@@ -175,8 +186,11 @@ def _claim(score_request_id: str, worker: str) -> ScoreRequest | None:
     running, queued = ScoreRequest.Status.RUNNING, ScoreRequest.Status.QUEUED
     quoted = db.ops.quote_name(table)
     # One statement (autocommit): the CTE sets synchronous_commit for this statement's transaction only.
-    asynchronous = "WITH asynchronous AS (SELECT set_config('synchronous_commit', 'off', true)) " \
-        if db.vendor == "postgresql" and not db.in_atomic_block else ""  # fmt: skip
+    asynchronous = (
+        "WITH asynchronous AS (SELECT set_config('synchronous_commit', 'off', true)) "
+        if db.vendor == "postgresql" and not db.in_atomic_block
+        else ""
+    )
     source = " FROM asynchronous" if asynchronous else ""
     # Manager.raw() runs the statement once and gives the returned row the model's field conversions.
     claimed = ScoreRequest.objects.raw(

@@ -47,8 +47,11 @@ def stale_work_sweep() -> dict[str, int]:
             return {"batch_jobs": 0, "batch_chunks": 0, "score_requests": 0, "score_requests_failed": 0}
         # A worker's name changes with each start (scoring/signals.py): the long gone are forgotten.
         WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
-        live = list(WorkerHeartbeat.objects.filter(last_seen__gte=now - timedelta(
-            seconds=settings.CREDITRISK_WORKER_LOST_SECONDS)).values_list("hostname", flat=True))  # fmt: skip
+        live = list(
+            WorkerHeartbeat.objects.filter(
+                last_seen__gte=now - timedelta(seconds=settings.CREDITRISK_WORKER_LOST_SECONDS)
+            ).values_list("hostname", flat=True)
+        )
         budget = _Budget(settings.CREDITRISK_SWEEP_MAX_DISPATCH)
         waiting = ScoreRequest.objects.filter(status__in=[ScoreRequest.Status.QUEUED, ScoreRequest.Status.RUNNING])
         requests = budget.take(_orphaned(waiting, live))
@@ -67,8 +70,12 @@ def stale_work_sweep() -> dict[str, int]:
     error = f"given up after {settings.CREDITRISK_MAX_ATTEMPTS} attempts that did not finish"
     for request in ScoreRequest.objects.filter(pk__in=given_up):
         score_request_finalize(score_request=request, error=error)
-    return {"batch_jobs": len(jobs), "batch_chunks": len(chunks), "score_requests": len(requests),
-            "score_requests_failed": len(given_up)}  # fmt: skip
+    return {
+        "batch_jobs": len(jobs),
+        "batch_chunks": len(chunks),
+        "score_requests": len(requests),
+        "score_requests_failed": len(given_up),
+    }
 
 
 def _sweep_lock() -> bool:
@@ -90,8 +97,11 @@ class _Budget:
         """Lock the rows of ``candidates`` no worker is storing right now, oldest first, within the budget."""
         if self.left <= 0:
             return []
-        ids = list(candidates.order_by("dispatched_at").select_for_update(skip_locked=True, of=("self",))
-                   .values_list("pk", flat=True)[: self.left])  # fmt: skip
+        ids = list(
+            candidates.order_by("dispatched_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[: self.left]
+        )
         self.left -= len(ids)
         return ids
 
@@ -128,9 +138,11 @@ class _Lost:
         if broker is None:
             return stale  # the broker cannot be read: the row's age alone decides, as before
         received_before = self.before.timestamp()
-        lost = [pk for pk, dispatched_at in candidates
-                if not broker.may_be_waiting(queue, dispatched_at)
-                and (broker.held_since(pk) or 0.0) < received_before]  # fmt: skip
+        lost = [
+            pk
+            for pk, dispatched_at in candidates
+            if not broker.may_be_waiting(queue, dispatched_at) and (broker.held_since(pk) or 0.0) < received_before
+        ]
         return stale.filter(pk__in=lost)
 
     def _contents(self) -> BrokerContents | None:

@@ -19,8 +19,9 @@ from scoring.models import ModelVersion
 from scoring.services import model_versions
 from scoring.services.model_versions import model_version_train
 
-FAST = TrainingConfig(candidates=("logistic_regression",), n_splits=3, holdout_fraction=0.2,
-                      random_state=0, importance_rows=300)  # fmt: skip
+FAST = TrainingConfig(
+    candidates=("logistic_regression",), n_splits=3, holdout_fraction=0.2, random_state=0, importance_rows=300
+)
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +32,15 @@ def trained(tmp_path_factory) -> dict:
     result = train(frame, FAST, progress=lambda _: None)
     path, digest = save_artifact(result.model, folder, "v1", {})
     scorer, scorer_digest = save_scorer(result.scorer, folder, "v1")
-    return {"folder": folder, "path": path, "sha256": digest, "scorer": scorer, "scorer_sha256": scorer_digest,
-            "result": result, "text": to_original_format(frame.drop(columns=[schema.LABEL]))}  # fmt: skip
+    return {
+        "folder": folder,
+        "path": path,
+        "sha256": digest,
+        "scorer": scorer,
+        "scorer_sha256": scorer_digest,
+        "result": result,
+        "text": to_original_format(frame.drop(columns=[schema.LABEL])),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -86,13 +94,23 @@ def active_version(db, trained, settings) -> ModelVersion:
     settings.CREDITRISK_MODEL_DIR = trained["folder"]
     result = trained["result"]
     return ModelVersion.objects.create(
-        version="v1", algorithm=result.algorithm, features=result.features,
-        excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
-        reference_applicant=result.reference_applicant, random_state=0, data_source="synthetic",
-        data_sha256="0" * 64, artifact_path=trained["path"].name, artifact_sha256=trained["sha256"],
-        scorer_path=trained["scorer"].name, scorer_sha256=trained["scorer_sha256"],
-        reference_probability=result.reference_probability, threshold=0.25, is_active=True,
-    )  # fmt: skip
+        version="v1",
+        algorithm=result.algorithm,
+        features=result.features,
+        excluded_features=list(result.config.excluded),
+        cv_metrics=result.cv_metrics,
+        reference_applicant=result.reference_applicant,
+        random_state=0,
+        data_source="synthetic",
+        data_sha256="0" * 64,
+        artifact_path=trained["path"].name,
+        artifact_sha256=trained["sha256"],
+        scorer_path=trained["scorer"].name,
+        scorer_sha256=trained["scorer_sha256"],
+        reference_probability=result.reference_probability,
+        threshold=0.25,
+        is_active=True,
+    )
 
 
 def version_like(base: ModelVersion, **changes) -> ModelVersion:
@@ -127,14 +145,24 @@ def database_session(*, autocommit: bool = False) -> psycopg2.extensions.connect
     """A PostgreSQL session of the test's own on the test database, outside Django's: what another
     process (a web process, a worker, an administrator) does there, with its own transactions."""
     db = connection.settings_dict
-    session = psycopg2.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-                               password=db["PASSWORD"] or None, dbname=db["NAME"])  # fmt: skip
+    session = psycopg2.connect(
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+        user=db["USER"] or None,
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+    )
     session.autocommit = autocommit
     return session
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, pause: float = 0.1,
-             explain: Callable[[], str] | None = None) -> None:  # fmt: skip
+def wait_for(
+    predicate: Callable[[], object],
+    timeout: float,
+    what: str,
+    pause: float = 0.1,
+    explain: Callable[[], str] | None = None,
+) -> None:
     """Poll until ``predicate()`` is true; fail the test naming ``what`` (and ``explain()``) after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not predicate():

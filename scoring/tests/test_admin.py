@@ -40,8 +40,9 @@ def test_csv_export_neutralises_formula_injection(staff_client, active_version):
 
     created = score_request_create(inputs=inputs, requested_by=None, channel="api")
     done = score_request_process(score_request_id=str(created.pk))
-    response = staff_client.post("/admin/scoring/scorerequest/",
-                                 {"action": "export_csv", "_selected_action": [str(done.pk)]})  # fmt: skip
+    response = staff_client.post(
+        "/admin/scoring/scorerequest/", {"action": "export_csv", "_selected_action": [str(done.pk)]}
+    )
     body = b"".join(response.streaming_content).decode()
     assert body.splitlines()[0].startswith("id,ID_CLIENT,status,decision,score")
     for line in body.splitlines()[1:]:
@@ -61,16 +62,18 @@ def test_activation_asks_for_confirmation_then_switches(staff_client, active_ver
     ask = staff_client.post("/admin/scoring/modelversion/", {"action": "activate", "_selected_action": [other.pk]})
     assert ask.status_code == 200 and "Activate model v2?" in ask.content.decode()
     assert ModelVersion.objects.get(is_active=True) == active_version
-    staff_client.post("/admin/scoring/modelversion/",
-                      {"action": "activate", "_selected_action": [other.pk], "confirm": "yes"})  # fmt: skip
+    staff_client.post(
+        "/admin/scoring/modelversion/", {"action": "activate", "_selected_action": [other.pk], "confirm": "yes"}
+    )
     assert ModelVersion.objects.get(is_active=True) == other
 
 
 def test_scoring_follows_the_newly_activated_version(active_version):
     from scoring.services.model_versions import model_version_activate
 
-    other = ModelVersion.objects.create(**{**_copy(active_version), "version": "v2", "is_active": False,
-                                           "threshold": 0.99})  # fmt: skip
+    other = ModelVersion.objects.create(
+        **{**_copy(active_version), "version": "v2", "is_active": False, "threshold": 0.99}
+    )
     before = final_score_requests(active_version, 1)[0]
     model_version_activate(model_version=other)
     after = final_score_requests(other, 1)[0]
@@ -185,14 +188,17 @@ def test_probabilities_in_admin_lists_have_three_decimals(staff_client, active_v
 
 def test_activating_the_active_version_says_so_and_changes_nothing(staff_client, active_version):
     before = ModelVersion.objects.get(pk=active_version.pk).activated_at
-    ask = staff_client.post("/admin/scoring/modelversion/",
-                            {"action": "activate", "_selected_action": [active_version.pk]})  # fmt: skip
+    ask = staff_client.post(
+        "/admin/scoring/modelversion/", {"action": "activate", "_selected_action": [active_version.pk]}
+    )
     html = ask.content.decode()
     assert ask.status_code == 200 and "v1 is already the active model" in html
     assert "It replaces" not in html and 'name="confirm"' not in html
-    done = staff_client.post("/admin/scoring/modelversion/",
-                             {"action": "activate", "_selected_action": [active_version.pk], "confirm": "yes"},
-                             follow=True)  # fmt: skip
+    done = staff_client.post(
+        "/admin/scoring/modelversion/",
+        {"action": "activate", "_selected_action": [active_version.pk], "confirm": "yes"},
+        follow=True,
+    )
     assert "Model v1 is already the active one; nothing changed." in done.content.decode()
     assert ModelVersion.objects.get(pk=active_version.pk).activated_at == before
 
@@ -201,10 +207,18 @@ def _done_requests(version: ModelVersion, scores: list[int]) -> None:
     from scoring.models import Applicant
 
     ScoreRequest.objects.bulk_create(
-        ScoreRequest(applicant=Applicant.objects.create(), channel="api", status="done", score=score,
-                     probability_bad=0.2, decision="approve", model_version=version, input_snapshot={})
+        ScoreRequest(
+            applicant=Applicant.objects.create(),
+            channel="api",
+            status="done",
+            score=score,
+            probability_bad=0.2,
+            decision="approve",
+            model_version=version,
+            input_snapshot={},
+        )
         for score in scores
-    )  # fmt: skip
+    )
 
 
 def test_histogram_bins_follow_the_scores_given_in_one_query(active_version, django_assert_num_queries):
@@ -266,8 +280,13 @@ def test_a_running_job_shows_the_rows_of_its_chunks_under_way(staff_client, acti
     from scoring.models import BatchChunk, BatchJob
     from scoring.services.batches import batch_chunk_process, batch_job_create, batch_job_index
 
-    job = batch_job_create(content=[trained["text"].encode("latin-1")], original_name="portfolio.txt",
-                           uploaded_by=None, channel=BatchJob.Channel.ADMIN, dispatch=False)  # fmt: skip
+    job = batch_job_create(
+        content=[trained["text"].encode("latin-1")],
+        original_name="portfolio.txt",
+        uploaded_by=None,
+        channel=BatchJob.Channel.ADMIN,
+        dispatch=False,
+    )
     job = batch_job_index(job_id=job.pk, dispatch=False)
     first, second = job.chunks.order_by("index")[:2]
     batch_chunk_process(chunk_id=first.pk)

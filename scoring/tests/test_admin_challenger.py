@@ -81,8 +81,9 @@ def test_activating_the_challenger_in_the_admin_promotes_it(staff_client, active
     assert promoted.is_active and not promoted.is_challenger
 
 
-def test_the_comparison_page_shows_agreement_swap_sets_shift_and_charts(staff_client, active_version,
-                                                                        challenger_version):  # fmt: skip
+def test_the_comparison_page_shows_agreement_swap_sets_shift_and_charts(
+    staff_client, active_version, challenger_version
+):
     challenger_set(model_version=challenger_version)
     done = final_score_requests(active_version, 8)
     page = staff_client.get("/admin/scoring/challenger/")
@@ -107,9 +108,13 @@ def test_the_comparison_page_says_when_there_is_nothing_and_refuses_bad_dates(st
 
 def test_a_refitted_version_shows_both_figures(staff_client, active_version):
     ModelVersion.objects.filter(pk=active_version.pk).update(
-        refit={"rows": 600, "cv_metrics": {"roc_auc": 0.61}, "calibration": "sigmoid on 3-fold predictions",
-               "holdout_metrics": "of the model fitted on the development rows, before the refit"}
-    )  # fmt: skip
+        refit={
+            "rows": 600,
+            "cv_metrics": {"roc_auc": 0.61},
+            "calibration": "sigmoid on 3-fold predictions",
+            "holdout_metrics": "of the model fitted on the development rows, before the refit",
+        }
+    )
     text = _text(staff_client.get(f"{VERSIONS}{active_version.pk}/change/"))
     assert "labelled rows fitted (holdout included)" in text and "cross-validated over them" in text
     assert "before the refit" in text and "0.6100" in text

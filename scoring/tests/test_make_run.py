@@ -24,8 +24,13 @@ REPO = Path(__file__).resolve().parents[2]
 VENV = Path(sys.executable).parent.parent
 STOP_SECONDS = 10
 START_SECONDS = 240  # migrate, train (nothing to do), then four Django processes start on a busy machine
-SIGN_IN_LINES = ("The web server, a Celery worker and beat are running", "  (admin ", "  User:      demo",
-                 "  Password:  ", "  API token: ")  # fmt: skip
+SIGN_IN_LINES = (
+    "The web server, a Celery worker and beat are running",
+    "  (admin ",
+    "  User:      demo",
+    "  Password:  ",
+    "  API token: ",
+)
 
 
 class MakeRun:
@@ -56,8 +61,11 @@ def make_run(active_version, trained, private_redis, tmp_path) -> Iterator[MakeR
 
     port = _free_port()
     # The environment of a developer's shell: make run's own settings (creditrisk.settings.local), not the tests'.
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY")}  # fmt: skip
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY")
+    }
     env.update(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
         CELERY_BROKER_URL=f"{private_redis}/0",
@@ -69,11 +77,26 @@ def make_run(active_version, trained, private_redis, tmp_path) -> Iterator[MakeR
     log = tmp_path / "make-run.log"
     # -o: the virtual environment counts as installed (this one runs the tests); make is the leader of a
     # new process group, as in a terminal where Ctrl-C reaches make and what it started in that group.
-    command = ["make", "--no-print-directory", "-o", f"{VENV}/.installed", "run", f"VENV={VENV}",
-               f"PORT={port}", "WORKER_CONCURRENCY=1"]  # fmt: skip
+    command = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        f"{VENV}/.installed",
+        "run",
+        f"VENV={VENV}",
+        f"PORT={port}",
+        "WORKER_CONCURRENCY=1",
+    ]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     run = MakeRun(process, log, port)
     try:
         yield run

@@ -47,8 +47,14 @@ def test_a_real_manage_py_process_exits_1_with_the_message_on_stderr(tmp_path):
     source.write_text(as_original(with_value(3, "PERSONAL_MONTHLY_INCOME", "-50")), encoding="latin-1")
     output = tmp_path / "scores.csv"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test"}
-    done = subprocess.run([sys.executable, "manage.py", "score_csv", str(source), str(output)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "manage.py", "score_csv", str(source), str(output)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "line 3, column PERSONAL_MONTHLY_INCOME: '-50' is outside 0 to 1e+09" in done.stderr
     assert "Traceback" not in done.stderr and not output.exists()

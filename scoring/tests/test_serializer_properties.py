@@ -22,8 +22,12 @@ from scoring.serializers import ApplicantInputSerializer
 from scoring.tests.factories import applicant_inputs
 
 BASE = applicant_inputs(seed=0)[0]
-PROPERTY = settings(max_examples=300, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # fmt: skip
+PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 def _padded(text: str) -> st.SearchStrategy[str]:

@@ -73,8 +73,9 @@ def test_a_file_over_the_row_limit_fails_the_job_with_the_reason(active_version,
 
 
 def test_cancel_removes_the_decompressed_copy_at_once_and_a_chunk_without_it_is_skipped(active_version, trained):
-    job = batch_job_index(job_id=_create(gzip.compress(trained["text"].encode("latin-1")), "a.txt.gz").pk,
-                          dispatch=False)  # fmt: skip
+    job = batch_job_index(
+        job_id=_create(gzip.compress(trained["text"].encode("latin-1")), "a.txt.gz").pk, dispatch=False
+    )
     assert _files(job) == {"upload", "plain.txt"}
     first, second, *rest = job.chunks.order_by("index")
     batch_chunk_process(chunk_id=first.pk)

@@ -74,8 +74,10 @@ def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_ver
     signalled then), and only after it the challenger's id and threshold and the shadow row."""
     monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
     challenger_set(model_version=challenger_version)
-    first, created = (score_request_create(inputs=inputs, requested_by=None, channel="api")
-                      for inputs in applicant_inputs(seed=21, n=2))  # fmt: skip
+    first, created = (
+        score_request_create(inputs=inputs, requested_by=None, channel="api")
+        for inputs in applicant_inputs(seed=21, n=2)
+    )
     score_request_process(score_request_id=str(first.pk))  # the process has read both versions
     with CaptureQueriesContext(connection) as queries:
         done = score_request_process(score_request_id=str(created.pk))
@@ -86,7 +88,10 @@ def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_ver
     shadow = ShadowScore.objects.get(score_request=done)
     assert (shadow.challenger, shadow.champion, shadow.error) == (challenger_version, active_version, "")
     assert (shadow.champion_probability, shadow.champion_score, shadow.champion_decision) == (
-        done.probability_bad, done.score, done.decision)  # fmt: skip
+        done.probability_bad,
+        done.score,
+        done.decision,
+    )
     assert shadow.probability_bad == pytest.approx(done.probability_bad, abs=1e-12)  # the same scorer
     assert shadow.decision == ("decline" if shadow.probability_bad >= 0.2 else "approve") and shadow.threshold == 0.2
     assert shadow.external_id == done.external_id
@@ -109,8 +114,9 @@ def test_a_challenger_that_cannot_load_is_recorded_and_the_decision_stands(activ
         assert shadow.champion_decision in ("approve", "decline")
 
 
-def test_a_challenger_that_cannot_load_is_not_read_again_for_every_decision(active_version, broken_challenger,
-                                                                            monkeypatch):  # fmt: skip
+def test_a_challenger_that_cannot_load_is_not_read_again_for_every_decision(
+    active_version, broken_challenger, monkeypatch
+):
     """Each attempt reads and hashes the whole file: after a failure, the next decisions within
     LOAD_RETRY_SECONDS record the same failure without trying; after that it is tried again."""
     from scoring.services import challenger as service
@@ -140,8 +146,9 @@ def test_scores_that_could_not_be_stored_are_recorded_as_a_failure(active_versio
     from scoring.services import challenger as service
 
     challenger_set(model_version=challenger_version)
-    monkeypatch.setattr(service, "shadow_scores", lambda *a, **k: ShadowScores(np.array([np.nan]), np.array([0]),
-                                                                                np.array(["approve"])))  # fmt: skip
+    monkeypatch.setattr(
+        service, "shadow_scores", lambda *a, **k: ShadowScores(np.array([np.nan]), np.array([0]), np.array(["approve"]))
+    )
     done = final_score_requests(active_version, 1)[0]
     shadow = ShadowScore.objects.get(score_request=done)
     assert done.status == "done" and shadow.probability_bad is None and shadow.decision == ""
@@ -176,8 +183,9 @@ def test_a_shadow_score_is_written_once(active_version, challenger_version):
 
 def _run_job(trained, lines: int = 150):
     text = "".join(trained["text"].splitlines(keepends=True)[:lines]).encode("latin-1")
-    job = batch_job_create(content=[text], original_name="portfolio.txt", uploaded_by=None, channel="command",
-                           dispatch=False)  # fmt: skip
+    job = batch_job_create(
+        content=[text], original_name="portfolio.txt", uploaded_by=None, channel="command", dispatch=False
+    )
     return batch_job_run_inline(job=job)
 
 
@@ -191,7 +199,11 @@ def test_every_line_of_a_bulk_job_is_shadowed_beside_its_decision(active_version
     for line, shadow in shadows.items():
         result = results[line]
         assert (shadow.chunk_id, shadow.external_id, shadow.champion_score, shadow.champion_decision) == (
-            result.chunk_id, result.external_id, result.score, result.decision)  # fmt: skip
+            result.chunk_id,
+            result.external_id,
+            result.score,
+            result.decision,
+        )
         assert shadow.champion_probability == result.probability_bad
         assert shadow.probability_bad == pytest.approx(result.probability_bad, abs=1e-12)
         assert shadow.decision == ("decline" if shadow.probability_bad >= 0.2 else "approve")

@@ -38,8 +38,13 @@ def applications_file(tmp_path: Path, n: int = 150, seed: int = 21, **changes: o
 
 
 def bulk_job(path: Path) -> BatchJob:
-    job = batch_job_create(content=[path.read_bytes()], original_name=path.name, uploaded_by=None,
-                           channel=BatchJob.Channel.COMMAND, dispatch=False)  # fmt: skip
+    job = batch_job_create(
+        content=[path.read_bytes()],
+        original_name=path.name,
+        uploaded_by=None,
+        channel=BatchJob.Channel.COMMAND,
+        dispatch=False,
+    )
     return batch_job_run_inline(job=job)
 
 
@@ -102,9 +107,12 @@ def version_before_references(active_version, trained, tmp_path) -> ModelVersion
     name = "v1.drift-test.validation.csv.gz"  # beside the session's model (active_version looks there)
     digest = save_table(result.validation, trained["folder"] / name)
     ModelVersion.objects.filter(pk=active_version.pk).update(
-        data_source=str(data), data_sha256=sha256_file(data), holdout_ids=result.holdout_ids,
-        validation_path=name, validation_sha256=digest,
-    )  # fmt: skip
+        data_source=str(data),
+        data_sha256=sha256_file(data),
+        holdout_ids=result.holdout_ids,
+        validation_path=name,
+        validation_sha256=digest,
+    )
     active_version.refresh_from_db()
     return active_version
 

@@ -40,8 +40,11 @@ def test_training_chooses_the_policy_threshold_on_validation_predictions_only(tr
 
 def test_comparison_shows_the_cost_of_the_constraints_and_the_effect_of_the_excluded_attributes(trained_version):
     names = [row["candidate"] for row in trained_version.comparison]
-    assert names == ["logistic_regression", "logistic_regression without monotone constraints",
-                     "logistic_regression + SEX, MARITAL_STATUS"]  # fmt: skip
+    assert names == [
+        "logistic_regression",
+        "logistic_regression without monotone constraints",
+        "logistic_regression + SEX, MARITAL_STATUS",
+    ]
     assert ["PERSONAL_MONTHLY_INCOME", -1] in trained_version.monotone
     assert "of CV ROC AUC (" in trained_version.model_card and "without them" in trained_version.model_card
 
@@ -85,8 +88,9 @@ def test_a_version_refitted_on_every_row_records_both_figures(db, sample_file, m
     from scoring.tests.conftest import _train_once
 
     monkeypatch.setattr(model_versions, "train", _train_once)
-    version = model_version_train(data_uri=str(sample_file), config=replace(FAST, refit_all=True, variants=False),
-                                  progress=lambda _: None)  # fmt: skip
+    version = model_version_train(
+        data_uri=str(sample_file), config=replace(FAST, refit_all=True, variants=False), progress=lambda _: None
+    )
     assert version.holdout_seen and version.refit["rows"] == 600 and len(version.holdout_ids) == 120
     assert version.holdout_metrics["roc_auc"] > 0.5 and version.refit["cv_metrics"]["roc_auc"] > 0.5
     assert "## Refitted on all 600 labelled rows" in version.model_card

@@ -26,25 +26,45 @@ pytestmark = pytest.mark.django_db
 
 
 def _upload(text: str, user=None, **options) -> OutcomeUpload:
-    return outcome_upload_create(content=[text.encode()], original_name="outcomes.csv", uploaded_by=user,
-                                 channel=OutcomeUpload.Channel.API, **options)  # fmt: skip
+    return outcome_upload_create(
+        content=[text.encode()],
+        original_name="outcomes.csv",
+        uploaded_by=user,
+        channel=OutcomeUpload.Channel.API,
+        **options,
+    )
 
 
 def _listed(upload: OutcomeUpload) -> list[tuple[int, str, str]]:
     return list(upload.listed_rows.order_by("line", "id").values_list("line", "kind", "problem"))
 
 
-def _decision(version, id_client: int, probability: float, *, user=None, ago: timedelta = timedelta(days=30),
-              decision: str | None = None) -> ScoreRequest:  # fmt: skip
+def _decision(
+    version,
+    id_client: int,
+    probability: float,
+    *,
+    user=None,
+    ago: timedelta = timedelta(days=30),
+    decision: str | None = None,
+) -> ScoreRequest:
     """A done single decision with chosen figures (not scored, not chained: for matching and performance)."""
     applicant = Applicant.objects.create(external_id=id_client)
     when = timezone.now() - ago
     return ScoreRequest.objects.create(
-        applicant=applicant, requested_by=user, channel=ScoreRequest.Channel.API, status=ScoreRequest.Status.DONE,
-        probability_bad=probability, score=round(700 - 200 * probability),
-        decision=decision or ("approve" if probability < version.threshold else "decline"), model_version=version,
-        threshold=version.threshold, input_snapshot={"ID_CLIENT": id_client}, created_at=when, finished_at=when,
-    )  # fmt: skip
+        applicant=applicant,
+        requested_by=user,
+        channel=ScoreRequest.Channel.API,
+        status=ScoreRequest.Status.DONE,
+        probability_bad=probability,
+        score=round(700 - 200 * probability),
+        decision=decision or ("approve" if probability < version.threshold else "decline"),
+        model_version=version,
+        threshold=version.threshold,
+        input_snapshot={"ID_CLIENT": id_client},
+        created_at=when,
+        finished_at=when,
+    )
 
 
 def test_good_rows_are_recorded_against_their_decisions_and_chained(active_version):
@@ -54,22 +74,30 @@ def test_good_rows_are_recorded_against_their_decisions_and_chained(active_versi
     )
     assert (upload.rows, upload.applied, sum(upload.counts.values())) == (2, 2, 0)
     outcomes = {o.score_request_id: (o.bad, o.line, o.model_version_id, o.external_id) for o in upload.outcomes.all()}
-    assert outcomes == {first.pk: (True, 2, active_version.pk, first.external_id),
-                        second.pk: (False, 3, active_version.pk, second.external_id)}  # fmt: skip
+    assert outcomes == {
+        first.pk: (True, 2, active_version.pk, first.external_id),
+        second.pk: (False, 3, active_version.pk, second.external_id),
+    }
     assert upload.sequence == 3 and upload.previous_hash == second.record_hash
     assert audit_verify() == (3, [])
 
 
 def test_unknown_ids_are_listed_and_nothing_is_recorded_for_them(active_version):
     queued = score_request_create(inputs=applicant_inputs(seed=4)[0], requested_by=None, channel="api")
-    upload = _upload("decision_id,ID_CLIENT,bad\n"
-                     "7f0c5a4e-1111-4a2b-9c3d-000000000001,,1\n"
-                     f"{queued.pk},,1\n"
-                     "7f0c5a4e-2222-4a2b-9c3d-000000000002:4,,0\n"
-                     ",424242,0\n")  # fmt: skip
+    upload = _upload(
+        "decision_id,ID_CLIENT,bad\n"
+        "7f0c5a4e-1111-4a2b-9c3d-000000000001,,1\n"
+        f"{queued.pk},,1\n"
+        "7f0c5a4e-2222-4a2b-9c3d-000000000002:4,,0\n"
+        ",424242,0\n"
+    )
     assert upload.applied == 0 and upload.counts["unknown"] == 4 and not Outcome.objects.exists()
-    assert [(line, kind) for line, kind, _ in _listed(upload)] == [(2, "unknown"), (3, "unknown"), (4, "unknown"),
-                                                                   (5, "unknown")]  # fmt: skip
+    assert [(line, kind) for line, kind, _ in _listed(upload)] == [
+        (2, "unknown"),
+        (3, "unknown"),
+        (4, "unknown"),
+        (5, "unknown"),
+    ]
     problems = [problem for _, _, problem in _listed(upload)]
     assert problems[0] == "no score request or bulk job has this id"
     assert problems[1] == "this score request has no decision (it is queued)"
@@ -82,10 +110,12 @@ def test_duplicates_and_conflicts_in_the_file_and_against_the_record_are_listed_
     second = _upload(f"decision_id,ID_CLIENT,bad\n{a.pk},,1\n,1,0\n{b.pk},,1\n,2,0\n{c.pk},,0\n,3,0\n")
     assert first.applied == 1 and second.applied == 1
     assert [(line, kind) for line, kind, _ in _listed(second)] == [
-        (2, "duplicate"), (3, "conflict"),  # a: already recorded bad=1
-        (4, "conflict"), (5, "conflict"),  # b: both outcomes in the file, neither recorded
+        (2, "duplicate"),
+        (3, "conflict"),  # a: already recorded bad=1
+        (4, "conflict"),
+        (5, "conflict"),  # b: both outcomes in the file, neither recorded
         (7, "duplicate"),  # c: the same outcome twice, the first recorded
-    ]  # fmt: skip
+    ]
     assert second.counts == {"invalid": 0, "unknown": 0, "duplicate": 2, "conflict": 3, "ambiguous": 0}
     assert "line 2 of outcomes.csv" in _listed(second)[1][2] and "never changed" in _listed(second)[1][2]
     recorded = dict(Outcome.objects.values_list("score_request_id", "bad"))
@@ -99,7 +129,7 @@ def test_id_client_takes_the_latest_decision_and_says_when_there_were_several(ac
     upload = _upload("ID_CLIENT,bad\n77,1\n")
     assert upload.applied == 1 and upload.counts["ambiguous"] == 1
     assert Outcome.objects.get().score_request_id == newer.pk != older.pk
-    (line, kind, problem), = _listed(upload)  # fmt: skip
+    ((line, kind, problem),) = _listed(upload)
     assert (line, kind) == (2, "ambiguous") and f"decision {newer.pk}" in problem and "send decision_id" in problem
     again = _upload("ID_CLIENT,bad\n77,1\n")  # sent twice: a duplicate, not also "recorded for the latest"
     assert again.applied == 0 and again.counts["duplicate"] == 1 and again.counts["ambiguous"] == 0
@@ -123,12 +153,20 @@ def test_a_client_matches_only_its_own_decisions_and_staff_match_anyones(active_
 
 def test_bulk_decisions_are_named_by_job_and_line_or_by_id_client(active_version):
     text = to_original_format(synthetic_applications(5, seed=3, first_id=1001, with_label=False))
-    job = batch_job_run_inline(job=batch_job_create(content=[text.encode("latin-1")], original_name="five.txt",
-                                                    uploaded_by=None, channel=BatchJob.Channel.COMMAND))  # fmt: skip
+    job = batch_job_run_inline(
+        job=batch_job_create(
+            content=[text.encode("latin-1")],
+            original_name="five.txt",
+            uploaded_by=None,
+            channel=BatchJob.Channel.COMMAND,
+        )
+    )
     upload = _upload(f"decision_id,ID_CLIENT,bad\n{job.pk}:1,,1\n,1004,0\n{job.pk}:9,,1\n{job.pk}:2,1001,0\n")
     results = {r.line: r for r in job.results.all()}  # no header: lines 1-5 hold clients 1001-1005
-    assert {(o.batch_result_id, o.bad) for o in upload.outcomes.all()} == {(results[1].pk, True),
-                                                                          (results[4].pk, False)}  # fmt: skip
+    assert {(o.batch_result_id, o.bad) for o in upload.outcomes.all()} == {
+        (results[1].pk, True),
+        (results[4].pk, False),
+    }
     assert [(line, kind) for line, kind, _ in _listed(upload)] == [(4, "unknown"), (5, "invalid")]
     assert "has no decision on line 9" in _listed(upload)[0][2]
     assert _listed(upload)[1][2] == "ID_CLIENT 1001 is not the decision's (1002); nothing is recorded"
@@ -154,8 +192,9 @@ def test_a_file_that_cannot_be_read_as_outcomes_stores_nothing(active_version):
     with pytest.raises(DataFormatError, match="lacks the column bad"):
         _upload("ID_CLIENT,outcome\n1,1\n")
     with pytest.raises(DataFormatError, match="binary"):
-        outcome_upload_create(content=[b"\x89PNG\r\n\x1a\n\x00\x00"], original_name="x.png", uploaded_by=None,
-                              channel="api")  # fmt: skip
+        outcome_upload_create(
+            content=[b"\x89PNG\r\n\x1a\n\x00\x00"], original_name="x.png", uploaded_by=None, channel="api"
+        )
     assert not OutcomeUpload.objects.exists()
 
 
@@ -165,8 +204,9 @@ def test_a_gzip_file_is_read_and_its_sha256_is_that_of_the_bytes_sent(active_ver
 
     decision = _decision(active_version, 5, 0.1)
     data = gzip.compress(f"decision_id,bad\n{decision.pk},0\n".encode())
-    upload = outcome_upload_create(content=[data], original_name="q3.csv.gz", uploaded_by=None, channel="command",
-                                   note="Q3 collections export")  # fmt: skip
+    upload = outcome_upload_create(
+        content=[data], original_name="q3.csv.gz", uploaded_by=None, channel="command", note="Q3 collections export"
+    )
     assert upload.applied == 1 and upload.file_sha256 == hashlib.sha256(data).hexdigest()
     assert (upload.size_bytes, upload.note) == (len(data), "Q3 collections export")
 
@@ -175,9 +215,13 @@ def test_outcome_records_cannot_be_changed_or_deleted(active_version):
     decision = _decision(active_version, 5, 0.1)
     upload = _upload(f"decision_id,bad\n{decision.pk},0\n,\n1,1\n")  # one outcome, one listed row
     assert upload.applied == 1 and upload.listed_rows.count() == 1
-    for statement in (lambda: Outcome.objects.update(bad=True), lambda: Outcome.objects.all().delete(),
-                      lambda: OutcomeListedRow.objects.update(problem="fine"),
-                      lambda: OutcomeUpload.objects.update(applied=0), _delete_uploads):  # fmt: skip
+    for statement in (
+        lambda: Outcome.objects.update(bad=True),
+        lambda: Outcome.objects.all().delete(),
+        lambda: OutcomeListedRow.objects.update(problem="fine"),
+        lambda: OutcomeUpload.objects.update(applied=0),
+        _delete_uploads,
+    ):
         with pytest.raises(DatabaseError, match="audit record"), transaction.atomic():
             statement()
 
@@ -210,8 +254,10 @@ def test_realised_performance_of_a_version_on_a_constructed_set(active_version):
     # Eight decisions with outcomes (ml/tests/test_performance.py works their figures out by hand), two without.
     probabilities = [0.05, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60]
     bad = [0, 0, 1, 0, 0, 1, 1, 1]
-    decisions = [_decision(active_version, 100 + i, p, decision="approve" if p < 0.35 else "decline")
-                 for i, p in enumerate(probabilities)]  # fmt: skip
+    decisions = [
+        _decision(active_version, 100 + i, p, decision="approve" if p < 0.35 else "decline")
+        for i, p in enumerate(probabilities)
+    ]
     _decision(active_version, 200, 0.1, decision="approve")
     _decision(active_version, 201, 0.9, decision="decline")
     _upload("decision_id,bad\n" + "".join(f"{d.pk},{b}\n" for d, b in zip(decisions, bad, strict=True)))
@@ -237,8 +283,14 @@ def test_the_challenger_comparison_measures_both_models_on_the_shadowed_decision
     challenger_set(model_version=challenger_version)  # the same scorer, declining from 0.2 instead of 0.25
     singles = final_score_requests(active_version, 6)
     text = to_original_format(synthetic_applications(6, seed=8, first_id=5001, with_label=False))
-    job = batch_job_run_inline(job=batch_job_create(content=[text.encode("latin-1")], original_name="six.txt",
-                                                    uploaded_by=None, channel=BatchJob.Channel.COMMAND))  # fmt: skip
+    job = batch_job_run_inline(
+        job=batch_job_create(
+            content=[text.encode("latin-1")],
+            original_name="six.txt",
+            uploaded_by=None,
+            channel=BatchJob.Channel.COMMAND,
+        )
+    )
     assert challenger_comparison().realised is None  # no outcomes yet
     rows = [f"{r.pk},{i % 2}" for i, r in enumerate(singles)] + [f"{job.pk}:{line},{line % 2}" for line in (1, 2, 3)]
     _upload("decision_id,bad\n" + "\n".join(rows) + "\n")
@@ -250,8 +302,11 @@ def test_the_challenger_comparison_measures_both_models_on_the_shadowed_decision
     assert champion["roc_auc"] == pytest.approx(challenger["roc_auc"])
     assert challenger["approved"]["outcomes"] <= champion["approved"]["outcomes"]
     assert realised["swap_in_with_outcome"] == 0
-    shifted = sum(s.champion_decision == "approve" and s.decision == "decline" for s in ShadowScore.objects.all()
-                  if s.error == "" and (s.score_request_id in {r.pk for r in singles} or s.line in (1, 2, 3)))  # fmt: skip
+    shifted = sum(
+        s.champion_decision == "approve" and s.decision == "decline"
+        for s in ShadowScore.objects.all()
+        if s.error == "" and (s.score_request_id in {r.pk for r in singles} or s.line in (1, 2, 3))
+    )
     assert realised["swap_out_with_outcome"] == shifted
     text = "\n".join(comparison_lines(challenger_comparison()))  # what `manage.py challenger` prints
     assert "9 shadowed decisions with an outcome" in text and "limit: Both models are measured" in text

@@ -72,8 +72,10 @@ def test_scoring_a_request_takes_eight_statements(active_version, monkeypatch):
         pytest.skip("the statements pinned are PostgreSQL's")  # CI runs on PostgreSQL
     monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
     AuditChainHead.objects.create(id=1)  # the chain has begun (its first link also creates the head)
-    first, created = (score_request_create(inputs=inputs, requested_by=None, channel="api")
-                      for inputs in applicant_inputs(seed=6, n=2))  # fmt: skip
+    first, created = (
+        score_request_create(inputs=inputs, requested_by=None, channel="api")
+        for inputs in applicant_inputs(seed=6, n=2)
+    )
     score_request_process(score_request_id=str(first.pk))  # the process has read the version and its scorer
     with CaptureQueriesContext(connection) as queries:
         done = score_request_process(score_request_id=str(created.pk))

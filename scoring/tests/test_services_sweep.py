@@ -60,12 +60,14 @@ def test_a_request_never_dispatched_is_dispatched_again(active_version, settings
     assert stale_work_sweep()["score_requests"] == 0  # dispatched once, not on every sweep
 
 
-def test_a_request_that_keeps_dying_is_given_up_with_the_reason(active_version, settings,
-                                                                  django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_request_that_keeps_dying_is_given_up_with_the_reason(
+    active_version, settings, django_capture_on_commit_callbacks
+):
     settings.CREDITRISK_MAX_ATTEMPTS = 3
     request = _created_without_dispatch(django_capture_on_commit_callbacks)
-    ScoreRequest.objects.filter(pk=request.pk).update(attempts=3, status="running",
-                                                      dispatched_at=timezone.now() - timedelta(hours=1))  # fmt: skip
+    ScoreRequest.objects.filter(pk=request.pk).update(
+        attempts=3, status="running", dispatched_at=timezone.now() - timedelta(hours=1)
+    )
     assert stale_work_sweep()["score_requests_failed"] == 1
     request.refresh_from_db()
     assert request.status == "failed" and "given up after 3 attempts" in request.error and request.sequence
@@ -82,8 +84,9 @@ def test_a_worker_gives_up_a_request_past_its_attempts(active_version, settings,
 def test_stalled_batch_work_is_dispatched_again(active_version, trained, settings, django_capture_on_commit_callbacks):
     settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"
     with django_capture_on_commit_callbacks(execute=False):
-        job = batch_job_create(content=[trained["text"].encode("latin-1")], original_name="a.txt", uploaded_by=None,
-                               channel="api")  # fmt: skip
+        job = batch_job_create(
+            content=[trained["text"].encode("latin-1")], original_name="a.txt", uploaded_by=None, channel="api"
+        )
     BatchJob.objects.filter(pk=job.pk).update(dispatched_at=timezone.now() - timedelta(hours=1))
     assert stale_work_sweep()["batch_jobs"] == 1
     with django_capture_on_commit_callbacks(execute=False):
@@ -130,21 +133,24 @@ def test_a_dead_workers_request_is_dispatched_again_at_once_a_live_workers_is_no
     held_by_dead = _created_without_dispatch(django_capture_on_commit_callbacks)
     held_by_live = _created_without_dispatch(django_capture_on_commit_callbacks)
     ScoreRequest.objects.filter(pk=held_by_dead.pk).update(status="running", claimed_by="dead@host", attempts=1)
-    ScoreRequest.objects.filter(pk=held_by_live.pk).update(status="running", claimed_by="alive@host", attempts=1,
-                                                           dispatched_at=timezone.now() - timedelta(hours=1))  # fmt: skip
+    ScoreRequest.objects.filter(pk=held_by_live.pk).update(
+        status="running", claimed_by="alive@host", attempts=1, dispatched_at=timezone.now() - timedelta(hours=1)
+    )
     assert stale_work_sweep()["score_requests"] == 1  # at once: not waiting for the stale age
     held_by_dead.refresh_from_db()
     assert held_by_dead.claimed_by == "" and timezone.now() - held_by_dead.dispatched_at < timedelta(seconds=10)
     assert stale_work_sweep()["score_requests"] == 0  # released once, not on every sweep
 
 
-def test_a_dead_workers_chunk_is_dispatched_again_at_once(active_version, trained, settings,
-                                                          django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_dead_workers_chunk_is_dispatched_again_at_once(
+    active_version, trained, settings, django_capture_on_commit_callbacks
+):
     settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"
     _heartbeat("dead@host", 3600)
     with django_capture_on_commit_callbacks(execute=False):
-        job = batch_job_create(content=[trained["text"].encode("latin-1")], original_name="a.txt", uploaded_by=None,
-                               channel="api")  # fmt: skip
+        job = batch_job_create(
+            content=[trained["text"].encode("latin-1")], original_name="a.txt", uploaded_by=None, channel="api"
+        )
         batch_job_index(job_id=job.pk)
     chunk = BatchChunk.objects.filter(job=job).first()
     BatchChunk.objects.filter(pk=chunk.pk).update(claimed_by="dead@host", attempts=1)
@@ -162,8 +168,13 @@ def test_a_run_dispatches_at_most_its_bound(active_version, settings, django_cap
 @pytest.mark.django_db(transaction=True)
 def test_a_chunk_a_worker_is_storing_right_now_is_skipped_not_waited_for(active_version, trained, settings):
     settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"
-    job = batch_job_create(content=[trained["text"].encode("latin-1")], original_name="a.txt", uploaded_by=None,
-                           channel="api", dispatch=False)  # fmt: skip
+    job = batch_job_create(
+        content=[trained["text"].encode("latin-1")],
+        original_name="a.txt",
+        uploaded_by=None,
+        channel="api",
+        dispatch=False,
+    )
     batch_job_index(job_id=job.pk, dispatch=False)
     long_ago = timezone.now() - timedelta(hours=1)
     BatchChunk.objects.filter(job=job).update(dispatched_at=long_ago)

@@ -8,72 +8,143 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('scoring', '0006_modelversion_threshold_choice'),
+        ("scoring", "0006_modelversion_threshold_choice"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SimulationRun',
+            name="SimulationRun",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], db_index=True, default='queued', max_length=8)),
-                ('source', models.CharField(choices=[('holdout', 'training holdout'), ('file', 'labelled file')], default='holdout', max_length=8)),
-                ('data_source', models.CharField(help_text='The file the test rows came from', max_length=500)),
-                ('data_sha256', models.CharField(blank=True, max_length=64)),
-                ('economics', models.JSONField(default=dict, help_text='Exposure, margin, loss given default and costs')),
-                ('requested_threshold', models.FloatField(blank=True, help_text='A cut-off to evaluate, if given', null=True)),
-                ('apply_threshold', models.BooleanField(default=False, help_text="Store the cut-off as the model's policy")),
-                ('threshold', models.FloatField(blank=True, help_text='The cut-off the run decided at', null=True)),
-                ('threshold_source', models.CharField(blank=True, choices=[('model', "the model's policy cut-off"), ('validation', "chosen on the model's validation predictions for these economics"), ('given', 'given by the requester')], max_length=10)),
-                ('threshold_choice', models.JSONField(blank=True, default=dict, help_text='How the cut-off was chosen')),
-                ('threshold_applied', models.BooleanField(default=False)),
-                ('bootstrap_samples', models.PositiveIntegerField(default=1000)),
-                ('summary', models.JSONField(blank=True, default=dict, help_text='The policy beside approve-all and the oracle')),
-                ('intervals', models.JSONField(blank=True, default=dict, help_text='Bootstrap confidence intervals')),
-                ('fairness', models.JSONField(blank=True, default=dict, help_text='By SEX and AGE band; proxy strength')),
-                ('charts', models.JSONField(blank=True, default=dict, help_text='Data of the profit, ROC and score charts')),
-                ('warnings', models.JSONField(blank=True, default=list)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='simulation_runs', to='scoring.modelversion')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='simulation_runs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        db_index=True,
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("holdout", "training holdout"), ("file", "labelled file")],
+                        default="holdout",
+                        max_length=8,
+                    ),
+                ),
+                ("data_source", models.CharField(help_text="The file the test rows came from", max_length=500)),
+                ("data_sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "economics",
+                    models.JSONField(default=dict, help_text="Exposure, margin, loss given default and costs"),
+                ),
+                (
+                    "requested_threshold",
+                    models.FloatField(blank=True, help_text="A cut-off to evaluate, if given", null=True),
+                ),
+                (
+                    "apply_threshold",
+                    models.BooleanField(default=False, help_text="Store the cut-off as the model's policy"),
+                ),
+                ("threshold", models.FloatField(blank=True, help_text="The cut-off the run decided at", null=True)),
+                (
+                    "threshold_source",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("model", "the model's policy cut-off"),
+                            ("validation", "chosen on the model's validation predictions for these economics"),
+                            ("given", "given by the requester"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "threshold_choice",
+                    models.JSONField(blank=True, default=dict, help_text="How the cut-off was chosen"),
+                ),
+                ("threshold_applied", models.BooleanField(default=False)),
+                ("bootstrap_samples", models.PositiveIntegerField(default=1000)),
+                (
+                    "summary",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The policy beside approve-all and the oracle"
+                    ),
+                ),
+                ("intervals", models.JSONField(blank=True, default=dict, help_text="Bootstrap confidence intervals")),
+                (
+                    "fairness",
+                    models.JSONField(blank=True, default=dict, help_text="By SEX and AGE band; proxy strength"),
+                ),
+                (
+                    "charts",
+                    models.JSONField(blank=True, default=dict, help_text="Data of the profit, ROC and score charts"),
+                ),
+                ("warnings", models.JSONField(blank=True, default=list)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="simulation_runs",
+                        to="scoring.modelversion",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="simulation_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SimulationDecision',
+            name="SimulationDecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row', models.PositiveIntegerField(help_text='Position of the applicant in the test set, from 1')),
-                ('external_id', models.BigIntegerField(help_text='ID_CLIENT')),
-                ('probability_bad', models.FloatField()),
-                ('score', models.IntegerField()),
-                ('decision', models.CharField(max_length=8)),
-                ('bad', models.BooleanField(help_text='The observed outcome: the client defaulted')),
-                ('exposure', models.FloatField()),
-                ('profit', models.FloatField(help_text="Booked on this applicant under the run's economics")),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='simulations.simulationrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("row", models.PositiveIntegerField(help_text="Position of the applicant in the test set, from 1")),
+                ("external_id", models.BigIntegerField(help_text="ID_CLIENT")),
+                ("probability_bad", models.FloatField()),
+                ("score", models.IntegerField()),
+                ("decision", models.CharField(max_length=8)),
+                ("bad", models.BooleanField(help_text="The observed outcome: the client defaulted")),
+                ("exposure", models.FloatField()),
+                ("profit", models.FloatField(help_text="Booked on this applicant under the run's economics")),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="simulations.simulationrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'row'],
+                "ordering": ["run", "row"],
             },
         ),
         migrations.AddIndex(
-            model_name='simulationrun',
-            index=models.Index(fields=['requested_by', '-created_at'], name='simulations_request_45ca69_idx'),
+            model_name="simulationrun",
+            index=models.Index(fields=["requested_by", "-created_at"], name="simulations_request_45ca69_idx"),
         ),
         migrations.AddConstraint(
-            model_name='simulationdecision',
-            constraint=models.UniqueConstraint(fields=('run', 'row'), name='one_decision_per_row'),
+            model_name="simulationdecision",
+            constraint=models.UniqueConstraint(fields=("run", "row"), name="one_decision_per_row"),
         ),
     ]

@@ -16,8 +16,9 @@ from ml.training import TrainingConfig, train
 from scoring.models import ModelVersion
 from scoring.tests.factories import UserFactory
 
-FAST = TrainingConfig(candidates=("logistic_regression",), n_splits=3, holdout_fraction=0.25,
-                      random_state=0, importance_rows=200)  # fmt: skip
+FAST = TrainingConfig(
+    candidates=("logistic_regression",), n_splits=3, holdout_fraction=0.25, random_state=0, importance_rows=200
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +33,18 @@ def simulation_model(tmp_path_factory) -> dict:
     scorer, scorer_digest = save_scorer(result.scorer, folder, "v1")
     validation_sha256 = save_table(result.validation, folder / "v1.validation.csv.gz")
     choice = threshold_choice_for(validation=result.validation, economics=Economics())
-    return {"folder": folder, "data": data, "frame": frame, "result": result, "artifact": path.name,
-            "sha256": digest, "scorer": scorer.name, "scorer_sha256": scorer_digest, "validation_sha256": validation_sha256, "choice": choice}  # fmt: skip
+    return {
+        "folder": folder,
+        "data": data,
+        "frame": frame,
+        "result": result,
+        "artifact": path.name,
+        "sha256": digest,
+        "scorer": scorer.name,
+        "scorer_sha256": scorer_digest,
+        "validation_sha256": validation_sha256,
+        "choice": choice,
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -48,16 +59,27 @@ def model_version(db, simulation_model, settings) -> ModelVersion:
     settings.CREDITRISK_MODEL_DIR = simulation_model["folder"]
     result, choice = simulation_model["result"], simulation_model["choice"]
     return ModelVersion.objects.create(
-        version="v1", algorithm=result.algorithm, features=result.features,
-        excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
-        holdout_ids=result.holdout_ids, reference_applicant=result.reference_applicant, random_state=0,
-        data_source=str(simulation_model["data"]), data_sha256=sha256_file(simulation_model["data"]),
-        artifact_path=simulation_model["artifact"], artifact_sha256=simulation_model["sha256"],
-        scorer_path=simulation_model["scorer"], scorer_sha256=simulation_model["scorer_sha256"],
+        version="v1",
+        algorithm=result.algorithm,
+        features=result.features,
+        excluded_features=list(result.config.excluded),
+        cv_metrics=result.cv_metrics,
+        holdout_ids=result.holdout_ids,
+        reference_applicant=result.reference_applicant,
+        random_state=0,
+        data_source=str(simulation_model["data"]),
+        data_sha256=sha256_file(simulation_model["data"]),
+        artifact_path=simulation_model["artifact"],
+        artifact_sha256=simulation_model["sha256"],
+        scorer_path=simulation_model["scorer"],
+        scorer_sha256=simulation_model["scorer_sha256"],
         reference_probability=result.reference_probability,
-        threshold=choice.threshold, threshold_choice=choice.as_dict(), validation_path="v1.validation.csv.gz",
-        validation_sha256=simulation_model["validation_sha256"], is_active=True,
-    )  # fmt: skip
+        threshold=choice.threshold,
+        threshold_choice=choice.as_dict(),
+        validation_path="v1.validation.csv.gz",
+        validation_sha256=simulation_model["validation_sha256"],
+        is_active=True,
+    )
 
 
 @pytest.fixture
@@ -72,8 +94,9 @@ def labelled_test_file(tmp_path: Path) -> Path:
 def flip_labels(path: Path) -> Path:
     """The same applicants with every outcome reversed."""
     lines = path.read_bytes().decode("latin-1").split("\r\n")
-    flipped = ["\t".join([*line.split("\t")[:-1], "1" if line.split("\t")[-1] == "0" else "0"])
-               for line in lines if line]  # fmt: skip
+    flipped = [
+        "\t".join([*line.split("\t")[:-1], "1" if line.split("\t")[-1] == "0" else "0"]) for line in lines if line
+    ]
     out = path.with_name(f"flipped-{path.name}")
     out.write_text("\r\n".join(flipped) + "\r\n", encoding="latin-1", newline="")
     return out

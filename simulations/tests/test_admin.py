@@ -55,8 +55,15 @@ def test_non_staff_users_are_refused(client, run):
 
 
 def _form(**changes):
-    values = {"data": "holdout", "bootstrap_samples": "200", "exposure": "1000", "margin": "0.25",
-              "loss_given_default": "0.75", "cost_per_application": "0", "cost_of_funds": "0"}  # fmt: skip
+    values = {
+        "data": "holdout",
+        "bootstrap_samples": "200",
+        "exposure": "1000",
+        "margin": "0.25",
+        "loss_given_default": "0.75",
+        "cost_per_application": "0",
+        "cost_of_funds": "0",
+    }
     return {**values, **changes}
 
 
@@ -81,16 +88,19 @@ def test_staff_start_a_holdout_run_from_the_admin_and_its_page_shows_the_report(
 
 def test_bad_economics_get_a_field_error_and_nothing_is_lost(staff_client, model_version, labelled_test_file):
     with labelled_test_file.open("rb") as handle:
-        response = staff_client.post("/admin/simulations/simulationrun/add/",
-                                     _form(data="file", file=handle, margin="-1", exposure="2500"))  # fmt: skip
+        response = staff_client.post(
+            "/admin/simulations/simulationrun/add/", _form(data="file", file=handle, margin="-1", exposure="2500")
+        )
     html = response.content.decode()
     assert response.status_code == 400 and not SimulationRun.objects.exists()
     assert "Ensure this value is greater than or equal to 0.0001." in html
     assert 'value="2500.0"' in html or 'value="2500"' in html
     token = re.search(r'name="kept_upload" value="([0-9a-f]{32})"', html).group(1)
     assert 'data-testid="kept-file"' in html and "test.txt" in html
-    again = staff_client.post("/admin/simulations/simulationrun/add/",
-                              _form(data="file", kept_upload=token, kept_name="test.txt", exposure="2500"))  # fmt: skip
+    again = staff_client.post(
+        "/admin/simulations/simulationrun/add/",
+        _form(data="file", kept_upload=token, kept_name="test.txt", exposure="2500"),
+    )
     run = SimulationRun.objects.get()
     assert again.status_code == 302 and run.source == "file" and run.data_source == "upload: test.txt"
     assert run.upload_path.read_bytes() == labelled_test_file.read_bytes() and run.economics["exposure"] == 2500

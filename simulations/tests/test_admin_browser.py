@@ -25,9 +25,14 @@ def simulation_worker(
     API tests, still serving the batch queue with other folders, must not take this run."""
     settings.CREDITRISK_SIMULATION_QUEUE = "simulations-browser-test"
     celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
-    process = start_worker(database=connection.settings_dict["NAME"], queues="simulations-browser-test",
-                           model_dir=simulation_model["folder"], batch_dir=tmp_path / "batches", name="simulations",
-                           extra_env={"CREDITRISK_SIMULATION_DIR": str(simulation_dir)})  # fmt: skip
+    process = start_worker(
+        database=connection.settings_dict["NAME"],
+        queues="simulations-browser-test",
+        model_dir=simulation_model["folder"],
+        batch_dir=tmp_path / "batches",
+        name="simulations",
+        extra_env={"CREDITRISK_SIMULATION_DIR": str(simulation_dir)},
+    )
     try:
         yield process
     finally:
@@ -35,8 +40,9 @@ def simulation_worker(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_start_a_simulation_from_the_admin_and_open_its_report(model_version, simulation_worker, live_server,
-                                                                labelled_test_file, tmp_path, monkeypatch):  # fmt: skip
+def test_start_a_simulation_from_the_admin_and_open_its_report(
+    model_version, simulation_worker, live_server, labelled_test_file, tmp_path, monkeypatch
+):
     UserFactory(username="analyst", password="s3cret-pass", is_staff=True, is_superuser=True)
     with browser_page(monkeypatch) as page:
         admin_login(page, live_server.url, "analyst", "s3cret-pass")

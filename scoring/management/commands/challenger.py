@@ -23,10 +23,16 @@ class Command(BaseCommand):
         change = parser.add_mutually_exclusive_group()
         change.add_argument("--set", metavar="VERSION", help="Make VERSION the challenger (in place of any other)")
         change.add_argument("--clear", action="store_true", help="Stop the challenger; its shadow scores stay")
-        parser.add_argument("--challenger", metavar="VERSION", help="Compare this version (default: the challenger "
-                                                                    "now, else the last one that scored)")  # fmt: skip
-        parser.add_argument("--champion", metavar="VERSION", help="... with this champion (default: the champion "
-                                                                  "of its latest shadow score)")  # fmt: skip
+        parser.add_argument(
+            "--challenger",
+            metavar="VERSION",
+            help="Compare this version (default: the challenger now, else the last one that scored)",
+        )
+        parser.add_argument(
+            "--champion",
+            metavar="VERSION",
+            help="... with this champion (default: the champion of its latest shadow score)",
+        )
         parser.add_argument("--since", help="Shadow scores from this date or time (UTC, ISO 8601)")
         parser.add_argument("--until", help="... up to this date or time")
         parser.add_argument("--json", action="store_true", help="Print the comparison as JSON (for machines)")
@@ -37,8 +43,11 @@ class Command(BaseCommand):
                 version = challenger_set(model_version=self._version(options["set"]))
             except ChallengerError as exc:
                 raise CommandError(str(exc)) from exc
-            self.stdout.write(self.style.SUCCESS(f"{version.version} is the challenger: every new decision is also "
-                                                 "scored by it in shadow"))  # fmt: skip
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{version.version} is the challenger: every new decision is also scored by it in shadow"
+                )
+            )
             return
         if options["clear"]:
             cleared = challenger_clear()
@@ -85,12 +94,16 @@ def comparison_lines(report: ChallengerComparison) -> list[str]:
         f"challenger {_number(c.challenger_mean_probability, 4)}",
     ]
     for swap in (c.swap_in, c.swap_out):
-        lines.append(f"{swap.name:<19} {swap.decisions:,} ({_share(swap.share)}) {swap.description}; mean probability "
-                     f"champion {_number(swap.champion_mean_probability, 4)}, "
-                     f"challenger {_number(swap.challenger_mean_probability, 4)}")  # fmt: skip
-    lines.append(f"score shift         mean {_number(shift.mean, 1)} points (challenger minus champion), "
-                 f"{', '.join(f'{k} {v}' for k, v in shift.quantiles.items()) or '-'}; "
-                 f"moved 20 points or more {_share(shift.share_moved_20)}")  # fmt: skip
+        lines.append(
+            f"{swap.name:<19} {swap.decisions:,} ({_share(swap.share)}) {swap.description}; mean probability "
+            f"champion {_number(swap.champion_mean_probability, 4)}, "
+            f"challenger {_number(swap.challenger_mean_probability, 4)}"
+        )
+    lines.append(
+        f"score shift         mean {_number(shift.mean, 1)} points (challenger minus champion), "
+        f"{', '.join(f'{k} {v}' for k, v in shift.quantiles.items()) or '-'}; "
+        f"moved 20 points or more {_share(shift.share_moved_20)}"
+    )
     lines += [f"  {band['label']:<20} {band['decisions']:>9,}  {_share(band['share'])}" for band in shift.bands]
     lines += [f"failed: {failure['decisions']:,} x {failure['error']}" for failure in report.failures]
     lines += realised_lines(report.realised)
@@ -102,15 +115,19 @@ def realised_lines(realised: dict[str, Any] | None) -> list[str]:
     """Both versions measured on the shadowed decisions with an outcome, and what that cannot show."""
     if realised is None:
         return ["realised            no shadowed decision has an outcome yet"]
-    lines = [f"realised            {realised['outcomes']:,} shadowed decisions with an outcome "
-             f"({realised['swap_in_with_outcome']:,} in the swap-in set, {realised['swap_out_with_outcome']:,} "
-             "in the swap-out set)"]  # fmt: skip
+    lines = [
+        f"realised            {realised['outcomes']:,} shadowed decisions with an outcome "
+        f"({realised['swap_in_with_outcome']:,} in the swap-in set, {realised['swap_out_with_outcome']:,} "
+        "in the swap-out set)"
+    ]
     for role in ("champion", "challenger"):
         figures = realised[role]
         approved, profit = figures["approved"], figures["profit"]
-        lines.append(f"  {role:<10} ROC AUC {_number(figures['roc_auc'], 3)}, KS {_number(figures['ks'], 3)}; "
-                     f"approved bad rate {_share(approved['bad_rate'])} observed, "
-                     f"{_share(approved['expected_bad_rate'])} predicted; realised profit {profit['realised']:,.0f} "
-                     f"against {profit['expected']:,.0f} expected")  # fmt: skip
+        lines.append(
+            f"  {role:<10} ROC AUC {_number(figures['roc_auc'], 3)}, KS {_number(figures['ks'], 3)}; "
+            f"approved bad rate {_share(approved['bad_rate'])} observed, "
+            f"{_share(approved['expected_bad_rate'])} predicted; realised profit {profit['realised']:,.0f} "
+            f"against {profit['expected']:,.0f} expected"
+        )
     lines.append(f"  limit: {realised['limit']}")
     return lines

@@ -23,8 +23,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", nargs="?", help="The outcome file (local path or s3://), optionally gzip")
-        parser.add_argument("--user", help="Upload as this user: a client's upload matches its own decisions only "
-                                           "(default: no user, every client's decisions)")  # fmt: skip
+        parser.add_argument(
+            "--user",
+            help="Upload as this user: a client's upload matches its own decisions only "
+            "(default: no user, every client's decisions)",
+        )
         parser.add_argument("--client", help="Match the ids with this client's decisions only")
         parser.add_argument("--note", default="", help="What the file is (kept with the upload)")
         parser.add_argument("--performance", metavar="VERSION", help="Print the realised performance of VERSION")
@@ -43,9 +46,13 @@ class Command(BaseCommand):
             raise CommandError(f"--user {user.username} is a client: its uploads match its own decisions only")
         try:
             upload = outcome_upload_create(
-                content=iter_bytes(options["file"]), original_name=Path(options["file"]).name, uploaded_by=user,
-                channel=OutcomeUpload.Channel.COMMAND, note=options["note"], decisions_of=client,
-            )  # fmt: skip
+                content=iter_bytes(options["file"]),
+                original_name=Path(options["file"]).name,
+                uploaded_by=user,
+                channel=OutcomeUpload.Channel.COMMAND,
+                note=options["note"],
+                decisions_of=client,
+            )
         except (DataFormatError, UploadTooLargeError, OutcomesBusyError, OSError) as exc:
             raise CommandError(f"{options['file']}: {exc}") from exc
         self._report(upload, options["json"])
@@ -54,12 +61,24 @@ class Command(BaseCommand):
         listed = list(outcome_listed_rows(upload=upload))
         if as_json:
             rows = [dict(zip(("line", "reference", "kind", "problem"), row, strict=True)) for row in listed]
-            self.stdout.write(json.dumps({"id": str(upload.id), "rows": upload.rows, "applied": upload.applied,
-                                          "counts": upload.counts, "listed": rows}, indent=2))  # fmt: skip
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "id": str(upload.id),
+                        "rows": upload.rows,
+                        "applied": upload.applied,
+                        "counts": upload.counts,
+                        "listed": rows,
+                    },
+                    indent=2,
+                )
+            )
             return
         counts = ", ".join(f"{n:,} {kind}" for kind, n in upload.counts.items() if n) or "none listed"
-        self.stdout.write(f"{upload.original_name}: {upload.applied:,} of {upload.rows:,} outcome rows recorded "
-                          f"({counts}); upload {upload.id}, audit record {upload.sequence}")  # fmt: skip
+        self.stdout.write(
+            f"{upload.original_name}: {upload.applied:,} of {upload.rows:,} outcome rows recorded "
+            f"({counts}); upload {upload.id}, audit record {upload.sequence}"
+        )
         if upload.ignored_columns:
             self.stdout.write(f"columns ignored: {', '.join(upload.ignored_columns)}")
         for line, reference, kind, problem in listed:
@@ -110,8 +129,10 @@ def performance_text(report: dict[str, Any]) -> str:
     ]
     for band in report["calibration"]:
         points = f"{band['score_low']}-{band['score_high']}" if band["score_low"] is not None else "-"
-        lines.append(f"  {band['band']:>4}  {band['outcomes']:>8,}  {band['bads']:>4,}  {band['bad_rate']:>8.2%}  "
-                     f"{band['mean_probability']:>9.2%}  {band['interval_low']:.2%}-{band['interval_high']:.2%}"
-                     f"  {points:>10}  {band['verdict']}")  # fmt: skip
+        lines.append(
+            f"  {band['band']:>4}  {band['outcomes']:>8,}  {band['bads']:>4,}  {band['bad_rate']:>8.2%}  "
+            f"{band['mean_probability']:>9.2%}  {band['interval_low']:.2%}-{band['interval_high']:.2%}"
+            f"  {points:>10}  {band['verdict']}"
+        )
     lines.extend(f"  note: {note}" for note in report["notes"])
     return "\n".join(lines)

@@ -27,9 +27,11 @@ from scoring.services.files import NoActiveModelError
 
 
 class Command(BaseCommand):
-    help = ("Score a file of applications (original PAKDD format or CSV with a header, optionally gzip) "
-            "with the active model, through the same code as a bulk job of the API; writes "
-            "ID_CLIENT,probability_bad,score,decision,reasons.")  # fmt: skip
+    help = (
+        "Score a file of applications (original PAKDD format or CSV with a header, optionally gzip) "
+        "with the active model, through the same code as a bulk job of the API; writes "
+        "ID_CLIENT,probability_bad,score,decision,reasons."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("input", help="Local path or s3://bucket/key")
@@ -46,8 +48,13 @@ class Command(BaseCommand):
             if not options["skip_invalid"]:
                 # Refuse a file with any bad row before scoring anything, with the loader's message.
                 load_applications(source, strict=True)
-            job = batch_job_create(content=iter_bytes(source), original_name=os.path.basename(str(source)),
-                                   uploaded_by=None, channel=BatchJob.Channel.COMMAND, dispatch=False)  # fmt: skip
+            job = batch_job_create(
+                content=iter_bytes(source),
+                original_name=os.path.basename(str(source)),
+                uploaded_by=None,
+                channel=BatchJob.Channel.COMMAND,
+                dispatch=False,
+            )
             with progress_bar(None, "scoring", unit="row") as bar:
                 job = batch_job_run_inline(job=job, progress=partial(self._progress, bar))
         except (DataFormatError, NoActiveModelError, UploadTooLargeError) as exc:
@@ -55,13 +62,19 @@ class Command(BaseCommand):
         if job.status != BatchJob.Status.DONE:
             raise CommandError(f"{source}: {job.error or job.status}")
         if job.rows_failed and not options["skip_invalid"]:
-            first = "; ".join(f"line {line}, column {column or '-'}: {problem}"
-                              for line, column, problem in list(batch_error_rows(job=job))[:5])  # fmt: skip
-            raise CommandError(f"{source}: {job.rows_failed} of {job.rows_total} rows have invalid values "
-                               f"({first}); nothing written. --skip-invalid scores the others.")  # fmt: skip
+            first = "; ".join(
+                f"line {line}, column {column or '-'}: {problem}"
+                for line, column, problem in list(batch_error_rows(job=job))[:5]
+            )
+            raise CommandError(
+                f"{source}: {job.rows_failed} of {job.rows_total} rows have invalid values "
+                f"({first}); nothing written. --skip-invalid scores the others."
+            )
         if job.rows_done == 0:
-            first = "".join(f"\n  line {line}, column {column or '-'}: {problem}"
-                            for line, column, problem in list(batch_error_rows(job=job))[:5])  # fmt: skip
+            first = "".join(
+                f"\n  line {line}, column {column or '-'}: {problem}"
+                for line, column, problem in list(batch_error_rows(job=job))[:5]
+            )
             raise CommandError(f"{source}: none of the {job.rows_total} rows is valid{first}")
         _write_csv(output, RESULT_CSV_HEADER, batch_result_rows(job=job))
         self.stdout.write(f"scored {job.rows_done} applications into {output} (batch job {job.pk})")

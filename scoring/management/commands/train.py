@@ -21,8 +21,9 @@ class Command(BaseCommand):
     help = "Train and compare the candidate models, calibrate the best, and register it as a model version."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--data", help="Labelled file (local path or s3://); default: the modelling file "
-                                           "in CREDITRISK_DATA_URI")  # fmt: skip
+        parser.add_argument(
+            "--data", help="Labelled file (local path or s3://); default: the modelling file in CREDITRISK_DATA_URI"
+        )
         parser.add_argument("--candidates", nargs="+", choices=CANDIDATE_NAMES, help="Compare only these")
         parser.add_argument(
             "--quick",
@@ -79,8 +80,11 @@ class Command(BaseCommand):
             options["activate"] = True
         data = options["data"] or join_uri(str(settings.CREDITRISK_DATA_URI), settings.CREDITRISK_TRAINING_FILE)
         config = training_config()
-        changes = {"candidates": tuple(options["candidates"] or ()), "holdout_fraction": options["holdout"],
-                   "n_splits": options["folds"]}  # fmt: skip
+        changes = {
+            "candidates": tuple(options["candidates"] or ()),
+            "holdout_fraction": options["holdout"],
+            "n_splits": options["folds"],
+        }
         config = replace(config, **{k: v for k, v in changes.items() if v})
         if options["quick"]:
             config = replace(config, candidates=tuple(options["candidates"] or (DEFAULT_CANDIDATE,)), variants=False)
@@ -93,21 +97,30 @@ class Command(BaseCommand):
                 raise CommandError("--refit-all needs a holdout (the model is measured on it before the refit)")
             config = replace(config, refit_all=True)
         try:
-            version = model_version_train(data_uri=data, config=config, activate=options["activate"],
-                                          card_path=options["model_card"], progress=self._say,
-                                          show_progress=None)  # fmt: skip
+            version = model_version_train(
+                data_uri=data,
+                config=config,
+                activate=options["activate"],
+                card_path=options["model_card"],
+                progress=self._say,
+                show_progress=None,
+            )
         except DataFormatError as exc:
             raise CommandError(f"{data}: {exc}") from exc
         self._say("")
         for row in version.comparison:
-            self._say(f"  {row['candidate']:<45} ROC AUC {row['roc_auc']:.4f} ± {row['roc_auc_std']:.4f}  "
-                      f"Gini {row['gini']:.3f}  KS {row['ks']:.3f}  Brier {row['brier']:.4f}  "
-                      f"{row['fit_seconds']:.1f} s/fit{'  <- chosen' if row['chosen'] else ''}")  # fmt: skip
+            self._say(
+                f"  {row['candidate']:<45} ROC AUC {row['roc_auc']:.4f} ± {row['roc_auc_std']:.4f}  "
+                f"Gini {row['gini']:.3f}  KS {row['ks']:.3f}  Brier {row['brier']:.4f}  "
+                f"{row['fit_seconds']:.1f} s/fit{'  <- chosen' if row['chosen'] else ''}"
+            )
         if version.refit:
             refit = version.refit["cv_metrics"]
-            self._say(f"  refitted on all {version.refit['rows']} labelled rows: CV ROC AUC {refit['roc_auc']:.4f} "
-                      f"± {refit['roc_auc_std']:.4f} over them; holdout ROC AUC "
-                      f"{version.holdout_metrics.get('roc_auc', float('nan')):.4f} (the model before the refit)")  # fmt: skip
+            self._say(
+                f"  refitted on all {version.refit['rows']} labelled rows: CV ROC AUC {refit['roc_auc']:.4f} "
+                f"± {refit['roc_auc_std']:.4f} over them; holdout ROC AUC "
+                f"{version.holdout_metrics.get('roc_auc', float('nan')):.4f} (the model before the refit)"
+            )
         state = "active" if version.is_active else "registered, not active"
         self.stdout.write(
             self.style.SUCCESS(
@@ -131,10 +144,12 @@ class Command(BaseCommand):
         except (NoDriftReferenceError, DataFormatError, ArtifactUnusableError) as exc:
             raise CommandError(str(exc)) from exc
         reference = version.drift_reference
-        self.stdout.write(self.style.SUCCESS(
-            f"{version.version}: drift reference of {reference['rows']} development rows and "
-            f"{len(reference['inputs'])} inputs added ({reference['score_source']})"
-        ))  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{version.version}: drift reference of {reference['rows']} development rows and "
+                f"{len(reference['inputs'])} inputs added ({reference['score_source']})"
+            )
+        )
 
     def _say(self, message: str) -> None:
         with lines_beside_bars():  # above the progress bar, which is drawn again below

@@ -21,11 +21,15 @@ class Command(BaseCommand):
             raise CommandError(f"audit chain broken: {len(report.problems)} problems in {report.checked} records")
         self.stdout.write(self.style.SUCCESS(f"audit chain intact: {report.checked} records verified"))
         if report.legacy:
-            self.stdout.write(f"{report.legacy} of them are legacy links (plain sha256, chained before the audit "
-                              "key): they show edits, not a rewrite, except where a checkpoint covers them")  # fmt: skip
+            self.stdout.write(
+                f"{report.legacy} of them are legacy links (plain sha256, chained before the audit "
+                "key): they show edits, not a rewrite, except where a checkpoint covers them"
+            )
         if report.checkpoints:
             latest = report.checkpoints[-1]
-            self.stdout.write(f"checked against {len(report.checkpoints)} signed checkpoints; the latest, written "
-                              f"{latest.written_at}, saw record {latest.sequence} (the chain is at {report.head_sequence})")  # fmt: skip
+            self.stdout.write(
+                f"checked against {len(report.checkpoints)} signed checkpoints; the latest, written "
+                f"{latest.written_at}, saw record {latest.sequence} (the chain is at {report.head_sequence})"
+            )
         else:
             self.stdout.write("no signed checkpoint found: the end of the chain is not pinned (README, Audit)")

@@ -39,18 +39,42 @@ def start_worker(
     The worker logs through Django's logging on stdout (``--logfile`` has no effect): ``log`` collects
     its stdout and stderr in a file, for tests that read what the worker said.
     """
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
-           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-           "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL, "CREDITRISK_MODEL_DIR": str(model_dir),
-           "CREDITRISK_HEARTBEAT_SECONDS": "1", "CREDITRISK_BATCH_DIR": str(batch_dir), **(extra_env or {})}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "CREDITRISK_MODEL_DIR": str(model_dir),
+        "CREDITRISK_HEARTBEAT_SECONDS": "1",
+        "CREDITRISK_BATCH_DIR": str(batch_dir),
+        **(extra_env or {}),
+    }
     hostname = f"{name}-{os.getpid()}@%h"
     output = log.open("ab") if log else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "creditrisk", "worker", "-Q", queues, "--concurrency", "1",
-         "--loglevel", "WARNING", "--hostname", hostname, *(extra_args or [])],
-        cwd=REPO, env=env, start_new_session=True,  # its own process group, so a test can kill it whole
-        stdout=output, stderr=subprocess.STDOUT if output else None,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "creditrisk",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            hostname,
+            *(extra_args or []),
+        ],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,  # its own process group, so a test can kill it whole
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+    )
     if output:
         output.close()  # the worker holds its own copy
     deadline = time.monotonic() + 60
@@ -74,8 +98,14 @@ def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
     celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
-    process = start_worker(database=database, queues="scoring,batch", model_dir=trained["folder"],
-                           batch_dir=batch_dir, name="test", extra_env={"CREDITRISK_SWEEP_SECONDS": "0"})  # fmt: skip
+    process = start_worker(
+        database=database,
+        queues="scoring,batch",
+        model_dir=trained["folder"],
+        batch_dir=batch_dir,
+        name="test",
+        extra_env={"CREDITRISK_SWEEP_SECONDS": "0"},
+    )
     try:
         yield process
     finally:

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _gzip_with_blank_lines(rows: bytes, blank_bytes: int) -> bytes:
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = b"\n" * 1_000_000
-    return b"".join([packer.compress(rows), *(packer.compress(block) for _ in range(blank_bytes // len(block))),
-                     packer.flush()])  # fmt: skip
+    return b"".join(
+        [packer.compress(rows), *(packer.compress(block) for _ in range(blank_bytes // len(block))), packer.flush()]
+    )
 
 
 def _cancel(api, job_id: str) -> tuple[float, dict]:
@@ -37,8 +38,9 @@ def _cancel(api, job_id: str) -> tuple[float, dict]:
     return elapsed, response.json()
 
 
-def test_cancel_during_indexing_answers_at_once_and_the_indexing_stops(api, active_version, celery_worker_process,
-                                                                        trained):  # fmt: skip
+def test_cancel_during_indexing_answers_at_once_and_the_indexing_stops(
+    api, active_version, celery_worker_process, trained
+):
     # 1 GB of blank lines in a 1 MB gzip: indexing takes a minute or more on this machine.
     upload = _gzip_with_blank_lines(trained["text"].encode("latin-1"), 1_000_000_000)
     job_id = _upload(api, upload, "blank.txt.gz").json()["id"]
@@ -67,8 +69,11 @@ def test_cancel_while_chunks_run_answers_at_once_and_stops_the_rest(api, active_
     assert body["status"] == "cancelled" and elapsed < 2, (elapsed, body)
     assert body["chunks_done"] < body["chunks_total"]
     # The chunks left are skipped as the worker takes them; the one it was scoring stores nothing.
-    wait_for(lambda: not BatchChunk.objects.filter(job_id=job_id, status="queued").exists(), 60,
-             "every chunk to be done or skipped")  # fmt: skip
+    wait_for(
+        lambda: not BatchChunk.objects.filter(job_id=job_id, status="queued").exists(),
+        60,
+        "every chunk to be done or skipped",
+    )
     job = BatchJob.objects.get(pk=job_id)
     assert (job.status, job.rows_done, job.chunks_done) == ("cancelled", body["rows_done"], body["chunks_done"])
     assert BatchResult.objects.filter(job_id=job_id).count() == job.rows_done
@@ -81,14 +86,16 @@ def test_cancel_while_chunks_run_answers_at_once_and_stops_the_rest(api, active_
     assert len(b"".join(results.streaming_content).decode().splitlines()) == job.rows_done + 1
 
 
-def test_a_job_whose_files_were_purged_still_answers_with_its_results(api, client_user, active_version, trained,
-                                                                       settings):  # fmt: skip
+def test_a_job_whose_files_were_purged_still_answers_with_its_results(
+    api, client_user, active_version, trained, settings
+):
     from scoring.services.batches import batch_files_purge, batch_job_create, batch_job_run_inline
 
     settings.CREDITRISK_BATCH_FILE_RETENTION_HOURS = 0
     text = trained["text"].encode("latin-1")
-    job = batch_job_create(content=[text], original_name="a.txt", uploaded_by=client_user, channel="api",
-                           dispatch=False)  # fmt: skip
+    job = batch_job_create(
+        content=[text], original_name="a.txt", uploaded_by=client_user, channel="api", dispatch=False
+    )
     job = batch_job_run_inline(job=job)
     assert batch_files_purge() >= 1 and not job_folder(job).exists()
     detail = api.get(f"/api/v1/batches/{job.pk}/")

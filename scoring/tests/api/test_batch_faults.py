@@ -38,8 +38,13 @@ def test_a_worker_killed_mid_job_leaves_every_row_scored_exactly_once(
     rows = 1000
     data = to_original_format(synthetic_applications(rows, seed=5).drop(columns=[schema.LABEL])).encode("latin-1")
     job_id = _upload(api, data).json()["id"]
-    worker = dict(database=connection.settings_dict["NAME"], queues=FAULT_QUEUE, model_dir=trained["folder"],
-                  batch_dir=batch_dir, extra_env={"CREDITRISK_BATCH_QUEUE": FAULT_QUEUE})  # fmt: skip
+    worker = dict(
+        database=connection.settings_dict["NAME"],
+        queues=FAULT_QUEUE,
+        model_dir=trained["folder"],
+        batch_dir=batch_dir,
+        extra_env={"CREDITRISK_BATCH_QUEUE": FAULT_QUEUE},
+    )
     first = start_worker(name="doomed", **worker)
     try:
         wait_for(lambda: _job(job_id).chunks_done >= 3, 60, "the first chunks", pause=0.05)

@@ -17,8 +17,11 @@ COMPARISON = "/api/v1/challenger/comparison/"
 
 
 def _shadow_of(request_id: str, timeout: float = 10) -> ShadowScore:
-    wait_for(lambda: ShadowScore.objects.filter(score_request_id=request_id).exists(), timeout,
-             f"the shadow score of {request_id}")  # fmt: skip
+    wait_for(
+        lambda: ShadowScore.objects.filter(score_request_id=request_id).exists(),
+        timeout,
+        f"the shadow score of {request_id}",
+    )
     return ShadowScore.objects.get(score_request_id=request_id)
 
 
@@ -95,8 +98,9 @@ def test_the_comparison_is_for_staff_only(api, staff_api, active_version, challe
     agree = sum(ShadowScore.objects.get(score_request=r).decision == r.decision for r in done)
     assert (body["challenger"], body["champion"], body["single"], body["failed"]) == ("v2", "v1", 6, 0)
     assert body["comparison"]["agreement_rate"] == pytest.approx(agree / 6)
-    assert body["realised"] is None and {s["name"] for s in (body["comparison"]["swap_in"],
-                                                              body["comparison"]["swap_out"])} == {"swap_in", "swap_out"}  # fmt: skip
+    assert body["realised"] is None and {
+        s["name"] for s in (body["comparison"]["swap_in"], body["comparison"]["swap_out"])
+    } == {"swap_in", "swap_out"}
     assert staff_api.get(COMPARISON, {"challenger": "v404"}).status_code == 404
     bad = staff_api.get(COMPARISON, {"since": "yesterday"})
     assert bad.status_code == 400 and "since" in bad.json()

@@ -120,9 +120,19 @@ def browser_page(live_server, username: str) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: `.ci/run` installs Debian's chromium")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])  # fmt: skip
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
             page.set_default_timeout(30_000)
@@ -145,8 +155,9 @@ def _keep_validation(version: ModelVersion, trained: dict) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_demo_page_in_a_real_browser(live_server, active_version, celery_worker_process, trained, tmp_path,
-                                     monkeypatch):  # fmt: skip
+def test_demo_page_in_a_real_browser(
+    live_server, active_version, celery_worker_process, trained, tmp_path, monkeypatch
+):
     UserFactory(username="officer", password="s3cret-pass")
     _keep_validation(active_version, trained)
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
@@ -202,8 +213,9 @@ def test_demo_page_in_a_real_browser(live_server, active_version, celery_worker_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bulk_job_progress_moves_within_its_one_chunk(live_server, active_version, trained, batch_dir, settings,
-                                                      tmp_path, monkeypatch):  # fmt: skip
+def test_bulk_job_progress_moves_within_its_one_chunk(
+    live_server, active_version, trained, batch_dir, settings, tmp_path, monkeypatch
+):
     """A file of one chunk: the page and the API show rows handled strictly between 0 and the total,
     with a rate and a time left, several times before the job ends."""
     UserFactory(username="officer", password="s3cret-pass")
@@ -213,12 +225,23 @@ def test_bulk_job_progress_moves_within_its_one_chunk(live_server, active_versio
     settings.CREDITRISK_BATCH_CHUNK_ROWS = 100_000
     rows = 12_000
     big = tmp_path / "portfolio.txt"
-    big.write_text(to_original_format(synthetic_applications(rows, seed=5).drop(columns=[schema.LABEL])),
-                   encoding="latin-1", newline="")  # fmt: skip
-    worker = start_worker(database=connection.settings_dict["NAME"], queues=queue, model_dir=trained["folder"],
-                          batch_dir=batch_dir, name="progress",
-                          extra_env={"CREDITRISK_BATCH_QUEUE": queue, "CREDITRISK_BATCH_PROGRESS_ROWS": "1000",
-                                     "CREDITRISK_BATCH_MIN_CHUNK_ROWS": "100000"})  # fmt: skip
+    big.write_text(
+        to_original_format(synthetic_applications(rows, seed=5).drop(columns=[schema.LABEL])),
+        encoding="latin-1",
+        newline="",
+    )
+    worker = start_worker(
+        database=connection.settings_dict["NAME"],
+        queues=queue,
+        model_dir=trained["folder"],
+        batch_dir=batch_dir,
+        name="progress",
+        extra_env={
+            "CREDITRISK_BATCH_QUEUE": queue,
+            "CREDITRISK_BATCH_PROGRESS_ROWS": "1000",
+            "CREDITRISK_BATCH_MIN_CHUNK_ROWS": "100000",
+        },
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page_readings, api_readings = [], []
     try:

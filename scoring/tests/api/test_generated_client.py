@@ -35,10 +35,22 @@ def generated(live_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = tmp_path / "config.yaml"
     config.write_text("post_hooks: []\n")  # no formatter run on the generated code: not needed to import it
     result = subprocess.run(
-        [str(GENERATOR), "generate", "--path", str(schema), "--config", str(config), "--meta", "none",
-         "--output-path", str(tmp_path / PACKAGE)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            str(GENERATOR),
+            "generate",
+            "--path",
+            str(schema),
+            "--config",
+            str(config),
+            "--meta",
+            "none",
+            "--output-path",
+            str(tmp_path / PACKAGE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "Warning" not in result.stdout + result.stderr, result.stdout + result.stderr
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [name for name in sys.modules if name == PACKAGE or name.startswith(f"{PACKAGE}.")]:
@@ -66,8 +78,13 @@ def test_the_generated_client_authenticates_only_with_the_documented_token_prefi
 def test_the_generated_client_scores_runs_a_bulk_job_and_downloads_its_results(
     generated, live_server, token, active_version, celery_worker_process, trained
 ):
-    client = generated.AuthenticatedClient(base_url=live_server.url, token=token, prefix="Token",
-                                           raise_on_unexpected_status=True, timeout=httpx.Timeout(60))  # fmt: skip
+    client = generated.AuthenticatedClient(
+        base_url=live_server.url,
+        token=token,
+        prefix="Token",
+        raise_on_unexpected_status=True,
+        timeout=httpx.Timeout(60),
+    )
     models = _module(generated, "models")
 
     score = _module(generated, "api.v1.v1_score_requests_create")
@@ -82,8 +99,11 @@ def test_the_generated_client_scores_runs_a_bulk_job_and_downloads_its_results(
     assert detail.probability_bad == scored.probability_bad
 
     data = trained["text"].encode("latin-1")
-    upload = models.UploadRequest(file=generated.types.File(payload=io.BytesIO(data), file_name="portfolio.txt",
-                                                            mime_type="text/tab-separated-values"))  # fmt: skip
+    upload = models.UploadRequest(
+        file=generated.types.File(
+            payload=io.BytesIO(data), file_name="portfolio.txt", mime_type="text/tab-separated-values"
+        )
+    )
     created = _module(generated, "api.v1.v1_batches_create").sync_detailed(client=client, body=upload)
     assert created.status_code == 202, created.content
     job = created.parsed

@@ -30,8 +30,12 @@ def test_schema_and_docs_are_public(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v1/score-requests/", "/api/v1/score-requests/{request_id}/",
-            "/api/v1/score-requests/{request_id}/replay/", "/api/v1/models/"} <= set(paths)  # fmt: skip
+    assert {
+        "/api/v1/score-requests/",
+        "/api/v1/score-requests/{request_id}/",
+        "/api/v1/score-requests/{request_id}/replay/",
+        "/api/v1/models/",
+    } <= set(paths)
     assert "PAYMENT_DAY" in str(schema.json()["components"]["schemas"])
     assert client.get("/api/docs/").status_code == 200
 

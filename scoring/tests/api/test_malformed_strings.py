@@ -79,12 +79,23 @@ def test_simulations_refuse_a_surrogate(api, active_version):
 
 def test_query_strings_and_upload_names_with_such_bytes_are_no_500(api, active_version, settings):
     # Django decodes query strings and multipart names with replacement characters: no surrogate survives.
-    for path in ("/api/v1/batches/?status=%ED%A0%80", f"{URL}?status=%ED%A0%80", "/api/v1/models/?x=%ED%A0%80",
-                 "/api/v1/batches/%ED%A0%80/", f"{URL}%ED%A0%80/"):  # fmt: skip
+    for path in (
+        "/api/v1/batches/?status=%ED%A0%80",
+        f"{URL}?status=%ED%A0%80",
+        "/api/v1/models/?x=%ED%A0%80",
+        "/api/v1/batches/%ED%A0%80/",
+        f"{URL}%ED%A0%80/",
+    ):
         assert api.get(path).status_code in (200, 400, 404), path
     boundary = "b0undary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\xed\xa0\x80.txt\"\r\n"
-            f"Content-Type: text/plain\r\n\r\n").encode("latin-1") + b"\xed\xa0\x80\r\n" + f"--{boundary}--\r\n".encode()  # fmt: skip
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a\xed\xa0\x80.txt"\r\n'
+            f"Content-Type: text/plain\r\n\r\n"
+        ).encode("latin-1")
+        + b"\xed\xa0\x80\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
     response = api.generic("POST", "/api/v1/batches/", body, content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 400 and "file" in response.json()
     assert not BatchJob.objects.exists()

@@ -42,15 +42,30 @@ from scoring.tests.factories import UserFactory, final_score_requests
 from simulations.models import SimulationRun
 from simulations.services import simulation_run_create, simulation_run_execute
 
-OPERATIONS = {"GET /api/v1/score-requests/", "POST /api/v1/score-requests/",
-              "GET /api/v1/score-requests/{request_id}/", "POST /api/v1/score-requests/{request_id}/replay/",
-              "GET /api/v1/models/", "GET /api/v1/batches/", "POST /api/v1/batches/", "GET /api/v1/batches/{job_id}/",
-              "POST /api/v1/batches/{job_id}/cancel/", "GET /api/v1/batches/{job_id}/results/",
-              "GET /api/v1/batches/{job_id}/errors/", "GET /api/v1/simulations/", "POST /api/v1/simulations/",
-              "GET /api/v1/simulations/{run_id}/", "GET /api/v1/simulations/{run_id}/decisions/",
-              "GET /api/v1/models/{version}/performance/", "GET /api/v1/outcomes/", "POST /api/v1/outcomes/",
-              "GET /api/v1/outcomes/{upload_id}/", "GET /api/v1/outcomes/{upload_id}/listed/",
-              "GET /api/v1/shadow-scores/", "GET /api/v1/challenger/comparison/"}  # fmt: skip
+OPERATIONS = {
+    "GET /api/v1/score-requests/",
+    "POST /api/v1/score-requests/",
+    "GET /api/v1/score-requests/{request_id}/",
+    "POST /api/v1/score-requests/{request_id}/replay/",
+    "GET /api/v1/models/",
+    "GET /api/v1/batches/",
+    "POST /api/v1/batches/",
+    "GET /api/v1/batches/{job_id}/",
+    "POST /api/v1/batches/{job_id}/cancel/",
+    "GET /api/v1/batches/{job_id}/results/",
+    "GET /api/v1/batches/{job_id}/errors/",
+    "GET /api/v1/simulations/",
+    "POST /api/v1/simulations/",
+    "GET /api/v1/simulations/{run_id}/",
+    "GET /api/v1/simulations/{run_id}/decisions/",
+    "GET /api/v1/models/{version}/performance/",
+    "GET /api/v1/outcomes/",
+    "POST /api/v1/outcomes/",
+    "GET /api/v1/outcomes/{upload_id}/",
+    "GET /api/v1/outcomes/{upload_id}/listed/",
+    "GET /api/v1/shadow-scores/",
+    "GET /api/v1/challenger/comparison/",
+}
 
 FUZZ_SECONDS = int(os.environ.get("CREDITRISK_FUZZ_SECONDS", "0"))  # 0: the suite's derandomized run
 FUZZ_SEED = int(os.environ.get("CREDITRISK_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
@@ -59,10 +74,17 @@ FUZZ_DEADLINE = time.monotonic() + FUZZ_SECONDS
 
 def _limits(examples: int, **extra: object) -> settings:
     if FUZZ_SECONDS:  # random examples, more of them; the seed comes from pytest's --hypothesis-seed
-        return settings(max_examples=examples * 4, deadline=None, derandomize=False, database=None,
-                        suppress_health_check=list(HealthCheck), **extra)  # fmt: skip
-    return settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
-                    **extra)  # fmt: skip
+        return settings(
+            max_examples=examples * 4,
+            deadline=None,
+            derandomize=False,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            **extra,
+        )
+    return settings(
+        max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), **extra
+    )
 
 
 # Files of (labelled) applications, as each declared upload media type: a few sizes and seeds, made once.
@@ -70,8 +92,11 @@ def _files() -> dict[str, list[bytes]]:
     frames = [synthetic_applications(rows, seed=seed_) for rows, seed_ in ((1, 1), (7, 2), (40, 3))]
     tabs = [to_original_format(frame).encode("latin-1") for frame in frames]
     csvs = [frame.to_csv(index=False).encode() for frame in frames]
-    return {"text/tab-separated-values": tabs, "text/csv": csvs,
-            "application/gzip": [gzip.compress(content, mtime=0) for content in tabs + csvs]}  # fmt: skip
+    return {
+        "text/tab-separated-values": tabs,
+        "text/csv": csvs,
+        "application/gzip": [gzip.compress(content, mtime=0) for content in tabs + csvs],
+    }
 
 
 for _media_type, _contents in _files().items():
@@ -108,8 +133,9 @@ def _portfolio() -> bytes:
 
 
 def _own_job(user, name: str) -> BatchJob:
-    return batch_job_create(content=[_portfolio()], original_name=name, uploaded_by=user,
-                            channel=BatchJob.Channel.API, dispatch=False)  # fmt: skip
+    return batch_job_create(
+        content=[_portfolio()], original_name=name, uploaded_by=user, channel=BatchJob.Channel.API, dispatch=False
+    )
 
 
 def _own_objects(user) -> dict[str, str]:
@@ -129,8 +155,15 @@ def _own_objects(user) -> dict[str, str]:
     run = SimulationRun.objects.filter(requested_by=user, status="done").first()
     if run is None:
         labelled = to_original_format(synthetic_applications(60, seed=6)).encode("latin-1")
-        run = simulation_run_create(requested_by=user, economics=Economics(), model_version=version, upload=labelled,
-                                    upload_name="labelled.txt", bootstrap_samples=100, dispatch=False)  # fmt: skip
+        run = simulation_run_create(
+            requested_by=user,
+            economics=Economics(),
+            model_version=version,
+            upload=labelled,
+            upload_name="labelled.txt",
+            bootstrap_samples=100,
+            dispatch=False,
+        )
         run = simulation_run_execute(run_id=run.id)
     upload = OutcomeUpload.objects.filter(uploaded_by=user).first() or outcome_upload_create(
         content=[f"decision_id,bad\n{own.id},1\n".encode()],
@@ -139,8 +172,14 @@ def _own_objects(user) -> dict[str, str]:
         channel=OutcomeUpload.Channel.API,
     )
     assert done.status == "done" and run.status == "done", (done.error, run.error)
-    return {"request_id": str(own.id), "job_id": str(done.id), "run_id": str(run.id), "cancel": str(queued.id),
-            "upload_id": str(upload.id), "version": version.version}  # fmt: skip
+    return {
+        "request_id": str(own.id),
+        "job_id": str(done.id),
+        "run_id": str(run.id),
+        "cancel": str(queued.id),
+        "upload_id": str(upload.id),
+        "version": version.version,
+    }
 
 
 def _schema_client() -> tuple[dict[str, str], dict[str, str]]:

@@ -17,14 +17,19 @@ URL = "/api/v1/outcomes/"
 
 def _post(client, text: str | bytes, name: str = "outcomes.csv", **fields):
     data = text.encode() if isinstance(text, str) else text
-    return client.post(URL, {"file": SimpleUploadedFile(name, data, content_type="text/csv"), **fields},
-                       format="multipart")  # fmt: skip
+    return client.post(
+        URL, {"file": SimpleUploadedFile(name, data, content_type="text/csv"), **fields}, format="multipart"
+    )
 
 
 def test_a_client_uploads_outcomes_and_is_told_what_was_recorded_and_what_was_not(api, client_user, active_version):
     first, second = final_score_requests(active_version, 2, user=client_user)
-    response = _post(api, f"decision_id,ID_CLIENT,bad,region\n{first.pk},,1,north\n,{second.external_id},0,south\n"
-                          "7f0c5a4e-1111-4a2b-9c3d-000000000001,,1,\n,,2,\n", note="Q3 collections")  # fmt: skip
+    response = _post(
+        api,
+        f"decision_id,ID_CLIENT,bad,region\n{first.pk},,1,north\n,{second.external_id},0,south\n"
+        "7f0c5a4e-1111-4a2b-9c3d-000000000001,,1,\n,,2,\n",
+        note="Q3 collections",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["rows"], body["applied"], body["uploaded_by"], body["decisions_of"]) == (4, 2, "lender-a", "lender-a")
@@ -64,8 +69,9 @@ def test_staff_record_outcomes_of_any_clients_decisions(staff_api, client_user, 
     assert Outcome.objects.get().score_request_id == decision.pk
 
 
-def test_staff_name_the_client_whose_decisions_an_id_client_file_matches(api, other_api, staff_api, client_user,
-                                                                         active_version):  # fmt: skip
+def test_staff_name_the_client_whose_decisions_an_id_client_file_matches(
+    api, other_api, staff_api, client_user, active_version
+):
     from django.contrib.auth.models import User
 
     other = User.objects.get(username="lender-b")
@@ -99,7 +105,8 @@ def test_a_file_that_is_no_outcome_file_is_a_400_and_stores_nothing(api, active_
 
 def test_a_missing_file_a_bad_note_and_json_are_refused(api, active_version):
     assert api.post(URL, {"note": "x"}, format="multipart").json() == {
-        "file": ["No file was submitted (multipart field `file`)."]}  # fmt: skip
+        "file": ["No file was submitted (multipart field `file`)."]
+    }
     response = _post(api, "ID_CLIENT,bad\n1,1\n", note="two\nlines")
     assert response.status_code == 400 and "note" in response.json()
     assert api.post(URL, {"file": "x"}, format="json").status_code == 415

@@ -22,8 +22,16 @@ def test_valid_request_is_scored_by_the_worker(api, active_version, celery_worke
     response = api.post(URL, inputs, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) >= {"id", "status", "probability_bad", "score", "decision", "reasons", "model_version",
-                         "created_at"}  # fmt: skip
+    assert set(body) >= {
+        "id",
+        "status",
+        "probability_bad",
+        "score",
+        "decision",
+        "reasons",
+        "model_version",
+        "created_at",
+    }
     assert body["status"] == "done" and body["model_version"] == "v1"
     assert 0 < body["probability_bad"] < 1 and 300 <= body["score"] <= 850
     assert body["decision"] == ("decline" if body["probability_bad"] >= 0.25 else "approve")
@@ -193,8 +201,9 @@ def test_task_run_twice_stores_one_result(active_version):
 
 
 @pytest.mark.django_db
-def test_request_is_published_inside_its_transaction(api, active_version, django_capture_on_commit_callbacks,
-                                                     settings, monkeypatch):  # fmt: skip
+def test_request_is_published_inside_its_transaction(
+    api, active_version, django_capture_on_commit_callbacks, settings, monkeypatch
+):
     # Published before the commit, so a broker that refuses it rolls everything back (503, nothing
     # stored; the real-Redis version is scoring/tests/faults/test_broker_down.py).
     from django.db import connection

@@ -48,10 +48,18 @@ OWN_OR_STAFF = {"anonymous": 401, "client": 200, "other_client": 404, "staff": 2
 RULES = (
     Rule("api/v1/score-requests/", "GET", "/api/v1/score-requests/", {**_everyone(200), **API_CLIENTS}),
     Rule("api/v1/score-requests/", "POST", "/api/v1/score-requests/", {**_everyone(202), **API_CLIENTS}),
-    Rule("api/v1/score-requests/<str:request_id>/", "GET", "/api/v1/score-requests/{id}/",
-         {"anonymous": 401, "client": 200, "other_client": 404, "staff": 200}),
-    Rule("api/v1/score-requests/<str:request_id>/replay/", "POST", "/api/v1/score-requests/{id}/replay/",
-         {"anonymous": 401, "client": 200, "other_client": 404, "staff": 200}),
+    Rule(
+        "api/v1/score-requests/<str:request_id>/",
+        "GET",
+        "/api/v1/score-requests/{id}/",
+        {"anonymous": 401, "client": 200, "other_client": 404, "staff": 200},
+    ),
+    Rule(
+        "api/v1/score-requests/<str:request_id>/replay/",
+        "POST",
+        "/api/v1/score-requests/{id}/replay/",
+        {"anonymous": 401, "client": 200, "other_client": 404, "staff": 200},
+    ),
     Rule("api/v1/models/", "GET", "/api/v1/models/", {**_everyone(200), **API_CLIENTS}),
     Rule("api/schema/", "GET", "/api/schema/", _everyone(200)),
     Rule("api/docs/", "GET", "/api/docs/", _everyone(200)),
@@ -77,13 +85,25 @@ RULES = (
     Rule("api/v1/batches/<str:job_id>/", "GET", "/api/v1/batches/{job}/", OWN_OR_STAFF),
     Rule("api/v1/batches/<str:job_id>/cancel/", "POST", "/api/v1/batches/{job}/cancel/", OWN_OR_STAFF),
     Rule("api/v1/batches/<str:job_id>/errors/", "GET", "/api/v1/batches/{job}/errors/", OWN_OR_STAFF),
-    Rule("api/v1/batches/<str:job_id>/results/", "GET", "/api/v1/batches/{job}/results/",
-         {**OWN_OR_STAFF, "client": 409, "staff": 409}),  # 409: the job has not run (no worker here)
-    Rule("api/v1/models/<str:version>/performance/", "GET", "/api/v1/models/v1/performance/",
-         {"anonymous": 401, "client": 403, "other_client": 403, "staff": 200}),
+    Rule(
+        "api/v1/batches/<str:job_id>/results/",
+        "GET",
+        "/api/v1/batches/{job}/results/",
+        {**OWN_OR_STAFF, "client": 409, "staff": 409},
+    ),  # 409: the job has not run (no worker here)
+    Rule(
+        "api/v1/models/<str:version>/performance/",
+        "GET",
+        "/api/v1/models/v1/performance/",
+        {"anonymous": 401, "client": 403, "other_client": 403, "staff": 200},
+    ),
     Rule("api/v1/shadow-scores/", "GET", "/api/v1/shadow-scores/", {**_everyone(200), **API_CLIENTS}),
-    Rule("api/v1/challenger/comparison/", "GET", "/api/v1/challenger/comparison/",
-         {"anonymous": 401, "client": 403, "other_client": 403, "staff": 409}),  # 409: no challenger named here
+    Rule(
+        "api/v1/challenger/comparison/",
+        "GET",
+        "/api/v1/challenger/comparison/",
+        {"anonymous": 401, "client": 403, "other_client": 403, "staff": 409},
+    ),  # 409: no challenger named here
     Rule("api/v1/outcomes/", "GET", "/api/v1/outcomes/", {**_everyone(200), **API_CLIENTS}),
     Rule("api/v1/outcomes/", "POST", "/api/v1/outcomes/", {**_everyone(201), **API_CLIENTS}),
     Rule("api/v1/outcomes/<str:upload_id>/", "GET", "/api/v1/outcomes/{upload}/", OWN_OR_STAFF),
@@ -94,15 +114,27 @@ RULES = (
     Rule("api/v1/simulations/", "GET", "/api/v1/simulations/", {**_everyone(200), **API_CLIENTS}),
     Rule("api/v1/simulations/", "POST", "/api/v1/simulations/", {**_everyone(202), **API_CLIENTS}),
     Rule("api/v1/simulations/<str:run_id>/", "GET", "/api/v1/simulations/{run}/", OWN_OR_STAFF),
-    Rule("api/v1/simulations/<str:run_id>/decisions/", "GET", "/api/v1/simulations/{run}/decisions/",
-         {**OWN_OR_STAFF, "client": 409, "staff": 409}),  # 409: the run has not finished
+    Rule(
+        "api/v1/simulations/<str:run_id>/decisions/",
+        "GET",
+        "/api/v1/simulations/{run}/decisions/",
+        {**OWN_OR_STAFF, "client": 409, "staff": 409},
+    ),  # 409: the run has not finished
     Rule("admin/", "GET", "/admin/simulations/simulationrun/", {**_everyone("admin login"), "staff": 200}),
     Rule("batches/", "GET", "/batches/", {"anonymous": "login", "client": 200, "other_client": 200, "staff": 200}),
-    Rule("batches/upload/", "POST", "/batches/upload/",
-         {"anonymous": "login", "client": 302, "other_client": 302, "staff": 302}),  # to the new job's page
-    Rule("batches/<uuid:job_id>/", "GET", "/batches/{job}/",
-         {"anonymous": "login", "client": 200, "other_client": 404, "staff": 200}),
-)  # fmt: skip
+    Rule(
+        "batches/upload/",
+        "POST",
+        "/batches/upload/",
+        {"anonymous": "login", "client": 302, "other_client": 302, "staff": 302},
+    ),  # to the new job's page
+    Rule(
+        "batches/<uuid:job_id>/",
+        "GET",
+        "/batches/{job}/",
+        {"anonymous": "login", "client": 200, "other_client": 404, "staff": 200},
+    ),
+)
 
 
 def _routes(patterns: list, prefix: str = "") -> set[str]:
@@ -123,8 +155,12 @@ def test_every_route_is_in_the_access_table():
 
 @pytest.fixture
 def people(db) -> dict[str, User | None]:
-    return {"anonymous": None, "client": UserFactory(username="lender-a"), "other_client": UserFactory(
-            username="lender-b"), "staff": User.objects.create_superuser("backoffice", password="x")}  # fmt: skip
+    return {
+        "anonymous": None,
+        "client": UserFactory(username="lender-a"),
+        "other_client": UserFactory(username="lender-b"),
+        "staff": User.objects.create_superuser("backoffice", password="x"),
+    }
 
 
 @pytest.fixture
@@ -153,20 +189,29 @@ def _portfolio() -> bytes:
 @pytest.fixture
 def clients_job(active_version, people, settings) -> BatchJob:
     settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"  # jobs stay queued: no worker in this test
-    return batch_job_create(content=[_portfolio()], original_name="portfolio.txt", uploaded_by=people["client"],
-                            channel=BatchJob.Channel.API)  # fmt: skip
+    return batch_job_create(
+        content=[_portfolio()],
+        original_name="portfolio.txt",
+        uploaded_by=people["client"],
+        channel=BatchJob.Channel.API,
+    )
 
 
 @pytest.fixture
 def clients_run(active_version, people) -> SimulationRun:
-    return SimulationRun.objects.create(requested_by=people["client"], model_version=active_version,
-                                        data_source="holdout")  # fmt: skip
+    return SimulationRun.objects.create(
+        requested_by=people["client"], model_version=active_version, data_source="holdout"
+    )
 
 
 @pytest.fixture
 def clients_upload(active_version, people, clients_request) -> OutcomeUpload:
-    return outcome_upload_create(content=[f"decision_id,bad\n{clients_request.id},1\n".encode()],
-                                 original_name="outcomes.csv", uploaded_by=people["client"], channel="api")  # fmt: skip
+    return outcome_upload_create(
+        content=[f"decision_id,bad\n{clients_request.id},1\n".encode()],
+        original_name="outcomes.csv",
+        uploaded_by=people["client"],
+        channel="api",
+    )
 
 
 def _call(client: Client, rule: Rule, request_id: str, job_id: str = "", run_id: str = "", upload_id: str = ""):
@@ -212,8 +257,13 @@ def test_another_clients_request_is_indistinguishable_from_none(as_role, clients
 
 def test_another_client_finds_none_of_the_clients_data_in_lists(as_role, clients_request):
     other = as_role["other_client"]
-    for query in ({}, {"decision": clients_request.decision}, {"model_version": "v1"}, {"status": "done"},
-                  {"page_size": 500}):  # fmt: skip
+    for query in (
+        {},
+        {"decision": clients_request.decision},
+        {"model_version": "v1"},
+        {"status": "done"},
+        {"page_size": 500},
+    ):
         body = other.get("/api/v1/score-requests/", query).json()
         assert body["count"] == 0 and body["results"] == []
     assert as_role["client"].get("/api/v1/score-requests/").json()["count"] == 1
@@ -228,14 +278,24 @@ def test_admin_login_refuses_a_non_staff_account(people):
 
 
 def test_admin_actions_refuse_non_staff(as_role, clients_request, active_version):
-    other = ModelVersion.objects.create(version="v2", algorithm="x", random_state=0, data_source="x",
-                                        data_sha256="0", artifact_path="x", artifact_sha256="0", threshold=0.5)  # fmt: skip
+    other = ModelVersion.objects.create(
+        version="v2",
+        algorithm="x",
+        random_state=0,
+        data_source="x",
+        data_sha256="0",
+        artifact_path="x",
+        artifact_sha256="0",
+        threshold=0.5,
+    )
     for role in ("anonymous", "client"):
-        export = as_role[role].post("/admin/scoring/scorerequest/",
-                                    {"action": "export_csv", "_selected_action": [str(clients_request.id)]})  # fmt: skip
+        export = as_role[role].post(
+            "/admin/scoring/scorerequest/", {"action": "export_csv", "_selected_action": [str(clients_request.id)]}
+        )
         assert _outcome(export) == "admin login" and not export.get("Content-Disposition")
-        activate = as_role[role].post("/admin/scoring/modelversion/",
-                                      {"action": "activate", "_selected_action": [other.pk], "confirm": "yes"})  # fmt: skip
+        activate = as_role[role].post(
+            "/admin/scoring/modelversion/", {"action": "activate", "_selected_action": [other.pk], "confirm": "yes"}
+        )
         assert _outcome(activate) == "admin login"
     assert ModelVersion.objects.get(is_active=True) == active_version
 
@@ -255,8 +315,16 @@ def test_staff_who_may_only_look_cannot_activate_upload_or_start_anything(db, ac
 
     viewer = UserFactory(username="viewer", is_staff=True)
     viewer.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
-    other = ModelVersion.objects.create(version="v2", algorithm="x", random_state=0, data_source="x",
-                                        data_sha256="0", artifact_path="x", artifact_sha256="0", threshold=0.5)  # fmt: skip
+    other = ModelVersion.objects.create(
+        version="v2",
+        algorithm="x",
+        random_state=0,
+        data_source="x",
+        data_sha256="0",
+        artifact_path="x",
+        artifact_sha256="0",
+        threshold=0.5,
+    )
     client = Client()
     client.force_login(viewer)
     listing = client.get("/admin/scoring/modelversion/")
@@ -270,8 +338,11 @@ def test_staff_who_may_only_look_cannot_activate_upload_or_start_anything(db, ac
         )
     other.refresh_from_db()
     assert ModelVersion.objects.get(is_active=True) == active_version and not other.is_challenger
-    for page in ("/admin/scoring/batchjob/add/", "/admin/scoring/outcomeupload/add/",
-                 "/admin/simulations/simulationrun/add/"):  # fmt: skip
+    for page in (
+        "/admin/scoring/batchjob/add/",
+        "/admin/scoring/outcomeupload/add/",
+        "/admin/simulations/simulationrun/add/",
+    ):
         assert client.get(page).status_code == 403
         assert client.post(page, {"note": "x"}).status_code == 403
     assert not BatchJob.objects.exists() and not OutcomeUpload.objects.exists() and not SimulationRun.objects.exists()
@@ -300,8 +371,10 @@ def test_the_session_api_needs_a_csrf_token(people, active_version):
 
 
 def test_login_never_redirects_off_site(people):
-    response = Client().post("/accounts/login/?next=https://evil.example/",
-                             {"username": "lender-a", "password": "password", "next": "https://evil.example/"})  # fmt: skip
+    response = Client().post(
+        "/accounts/login/?next=https://evil.example/",
+        {"username": "lender-a", "password": "password", "next": "https://evil.example/"},
+    )
     assert response.status_code == 302 and "evil.example" not in response["Location"]
 
 

@@ -41,8 +41,10 @@ def broker_state() -> str:
     """Messages waiting and unacknowledged in the broker this process publishes to (for failure messages)."""
     try:
         client = redis.Redis.from_url(celery_app.conf.broker_url, socket_timeout=2)
-        return (f"broker: scoring {client.llen('scoring')}, batch {client.llen('batch')} waiting, "
-                f"{client.hlen('unacked')} unacknowledged")  # fmt: skip
+        return (
+            f"broker: scoring {client.llen('scoring')}, batch {client.llen('batch')} waiting, "
+            f"{client.hlen('unacked')} unacknowledged"
+        )
     except redis.RedisError as exc:
         return f"broker: {exc}"
 
@@ -61,10 +63,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
         wait_for(lambda: self._answers(client), 10, f"redis-server on port {self.port}")
 
@@ -145,19 +161,37 @@ class FaultWorkers:
     logs: Path
     started: list[subprocess.Popen] = field(default_factory=list)
 
-    def start(self, name: str, *, queues: str = "scoring,batch", env: dict[str, str] | None = None,
-              beat: bool = False, concurrency: int = 1) -> subprocess.Popen:  # fmt: skip
+    def start(
+        self,
+        name: str,
+        *,
+        queues: str = "scoring,batch",
+        env: dict[str, str] | None = None,
+        beat: bool = False,
+        concurrency: int = 1,
+    ) -> subprocess.Popen:
         database = connection.settings_dict["NAME"]
         # application_name tells this worker's PostgreSQL sessions apart in pg_stat_activity.
-        extra_env = {**WORKER_ENV, "CELERY_BROKER_URL": self.broker.url,
-                     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}?application_name={name}",
-                     **(env or {})}  # fmt: skip
+        extra_env = {
+            **WORKER_ENV,
+            "CELERY_BROKER_URL": self.broker.url,
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}?application_name={name}",
+            **(env or {}),
+        }
         # LOG_LEVEL=DEBUG in the environment puts more in the worker logs when a fault test needs a look.
         args: list[str] = ["--concurrency", str(concurrency)] if concurrency != 1 else []
         if beat:  # the periodic sweep, as `celery beat` would run it
             args += ["--beat", "--schedule", str(self.logs / f"{name}-beat-schedule")]
-        process = start_worker(database=database, queues=queues, model_dir=self.model_dir, batch_dir=self.batch_dir,
-                               name=name, extra_env=extra_env, extra_args=args, log=self.log(name))  # fmt: skip
+        process = start_worker(
+            database=database,
+            queues=queues,
+            model_dir=self.model_dir,
+            batch_dir=self.batch_dir,
+            name=name,
+            extra_env=extra_env,
+            extra_args=args,
+            log=self.log(name),
+        )
         self.started.append(process)
         return process
 
@@ -192,8 +226,9 @@ def fault_workers(
         workers.stop_all()
 
 
-def model_version_register(trained: dict, folder: Path, *, version: str = "v1", artifact: bytes | None = None,
-                           activate: bool = True) -> ModelVersion:  # fmt: skip
+def model_version_register(
+    trained: dict, folder: Path, *, version: str = "v1", artifact: bytes | None = None, activate: bool = True
+) -> ModelVersion:
     """What training leaves behind: the artifact and its compiled scorer in ``folder``, and the
     ModelVersion with their sha256.
 
@@ -209,13 +244,23 @@ def model_version_register(trained: dict, folder: Path, *, version: str = "v1", 
     if activate:
         ModelVersion.objects.filter(is_active=True).update(is_active=False)
     return ModelVersion.objects.create(
-        version=version, algorithm=result.algorithm, features=result.features,
-        excluded_features=list(result.config.excluded), cv_metrics=result.cv_metrics,
-        reference_applicant=result.reference_applicant, random_state=0, data_source="synthetic",
-        data_sha256="0" * 64, artifact_path=f"{version}.joblib", artifact_sha256=sha256_bytes(pipeline),
-        scorer_path=f"{version}.scorer.joblib", scorer_sha256=sha256_bytes(data),
-        reference_probability=result.reference_probability, threshold=0.25, is_active=activate,
-    )  # fmt: skip
+        version=version,
+        algorithm=result.algorithm,
+        features=result.features,
+        excluded_features=list(result.config.excluded),
+        cv_metrics=result.cv_metrics,
+        reference_applicant=result.reference_applicant,
+        random_state=0,
+        data_source="synthetic",
+        data_sha256="0" * 64,
+        artifact_path=f"{version}.joblib",
+        artifact_sha256=sha256_bytes(pipeline),
+        scorer_path=f"{version}.scorer.joblib",
+        scorer_sha256=sha256_bytes(data),
+        reference_probability=result.reference_probability,
+        threshold=0.25,
+        is_active=activate,
+    )
 
 
 def poll_final(client: APIClient, request_id: str, timeout: float) -> dict:
@@ -260,6 +305,7 @@ def chain_head_held() -> Iterator[None]:
 def waiting_on_a_lock(admin: psycopg2.extensions.connection, worker: str) -> bool:
     """Whether a PostgreSQL session of ``worker`` (its application_name) waits on a lock."""
     with admin.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
-                       [worker])  # fmt: skip
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'", [worker]
+        )
         return cursor.fetchone()[0] > 0

@@ -27,10 +27,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _verify_command() -> subprocess.CompletedProcess[str]:
     """``manage.py verify_audit`` as an operator runs it, in a process of its own, on the test database."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
-           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}"}  # fmt: skip
-    return subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "creditrisk.settings.test",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "verify_audit"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _write_decisions(api, stop: threading.Event, posted: list[str]) -> None:
@@ -73,11 +77,17 @@ def test_verify_audit_passes_while_decisions_are_written_and_still_names_tamperi
     assert all(signed > 0 for _, _, signed in in_process[6:])  # beat's checkpoints were compared too
     assert done_meanwhile > checked[0] and "audit chain intact" in commands[-1].stdout
 
-    wait_for(lambda: ScoreRequest.objects.filter(id__in=posted, status="done").count() == len(posted), 60,
-             "every request to be decided")  # fmt: skip
+    wait_for(
+        lambda: ScoreRequest.objects.filter(id__in=posted, status="done").count() == len(posted),
+        60,
+        "every request to be decided",
+    )
     head = AuditChainHead.objects.get(id=1)
-    wait_for(lambda: any(p.name.startswith(f"{head.sequence:015d}-") for p in audit_checkpoint_dir.iterdir()), 30,
-             "beat to sign the final head")  # fmt: skip
+    wait_for(
+        lambda: any(p.name.startswith(f"{head.sequence:015d}-") for p in audit_checkpoint_dir.iterdir()),
+        30,
+        "beat to sign the final head",
+    )
     assert audit_verify() == (len(posted), [])
 
     # Now tamper: cut the last two records and move the head back, as an insider with table rights would.
@@ -85,8 +95,10 @@ def test_verify_audit_passes_while_decisions_are_written_and_still_names_tamperi
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")  # the immutability trigger bypassed
         cursor.execute("DELETE FROM scoring_scorerequest WHERE sequence > %s", [kept.sequence])
-        cursor.execute("UPDATE scoring_auditchainhead SET sequence = %s, record_hash = %s WHERE id = 1",
-                       [kept.sequence, kept.record_hash])  # fmt: skip
+        cursor.execute(
+            "UPDATE scoring_auditchainhead SET sequence = %s, record_hash = %s WHERE id = 1",
+            [kept.sequence, kept.record_hash],
+        )
     command = _verify_command()
     assert command.returncode != 0
     assert f"saw the chain at record {head.sequence}, but it now ends at record {kept.sequence}" in command.stderr

@@ -57,8 +57,9 @@ def _use_layout(layout: str, settings, private_broker) -> None:
 
 
 @LAYOUTS
-def test_with_redis_down_requests_are_refused_at_once_and_nothing_is_stored(layout, api, active_version,
-                                                                            private_broker, batch_dir, settings):  # fmt: skip
+def test_with_redis_down_requests_are_refused_at_once_and_nothing_is_stored(
+    layout, api, active_version, private_broker, batch_dir, settings
+):
     _use_layout(layout, settings, private_broker)
     private_broker.kill()
     folders = set(batch_dir.iterdir())
@@ -77,8 +78,9 @@ def test_with_redis_down_requests_are_refused_at_once_and_nothing_is_stored(layo
 
 
 @LAYOUTS
-def test_with_redis_paused_requests_are_refused_within_the_timeout(layout, api, active_version, private_broker,
-                                                                   batch_dir, settings):  # fmt: skip
+def test_with_redis_paused_requests_are_refused_within_the_timeout(
+    layout, api, active_version, private_broker, batch_dir, settings
+):
     _use_layout(layout, settings, private_broker)
     api.post(SCORE_URL + "?async=true", applicant_inputs(seed=3)[0], format="json")  # a connection to hang on
     ScoreRequest.objects.all().delete()

@@ -51,8 +51,11 @@ def test_a_worker_scores_again_after_redis_was_paused_under_a_finishing_task(api
         wait_for(lambda: ScoreRequest.objects.get(pk=during).is_final, 30, "the task to finish during the pause")
         # Until the acknowledgement has failed: a socket timeout, or more with redis-py's health check and
         # retry (a fixed 3 timeouts was sometimes too short on a loaded machine, and Redis came back first).
-        wait_for(lambda: "Couldn't ack" in fault_workers.log(WORKER).read_text(), 60,
-                 "the acknowledgement to fail while Redis is paused")  # fmt: skip
+        wait_for(
+            lambda: "Couldn't ack" in fault_workers.log(WORKER).read_text(),
+            60,
+            "the acknowledgement to fail while Redis is paused",
+        )
         time.sleep(SOCKET_TIMEOUT)  # and a little longer paused, with health checks going by
         assert worker.poll() is None
     finally:

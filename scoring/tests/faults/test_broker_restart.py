@@ -26,15 +26,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SWEEP = {"CREDITRISK_SWEEP_SECONDS": "1", "CREDITRISK_STALE_SECONDS": "3"}
 
 
-def test_redis_restarted_mid_job_and_mid_scoring_loses_and_doubles_nothing(api, active_version, fault_workers,
-                                                                           settings):  # fmt: skip
+def test_redis_restarted_mid_job_and_mid_scoring_loses_and_doubles_nothing(
+    api, active_version, fault_workers, settings
+):
     settings.CREDITRISK_BATCH_CHUNK_ROWS = 50
     rows = 1000
     fault_workers.start("restarted", beat=True, env=SWEEP)
     data = to_original_format(synthetic_applications(rows, seed=21).drop(columns=[schema.LABEL])).encode("latin-1")
     job_id = _upload(api, data).json()["id"]
-    requests = [api.post("/api/v1/score-requests/?async=true", inputs, format="json").json()["id"]
-                for inputs in applicant_inputs(seed=22, n=12)]  # fmt: skip
+    requests = [
+        api.post("/api/v1/score-requests/?async=true", inputs, format="json").json()["id"]
+        for inputs in applicant_inputs(seed=22, n=12)
+    ]
 
     wait_for(lambda: BatchJob.objects.get(pk=job_id).chunks_done >= 2, 60, "the first chunks")
     fault_workers.broker.kill()
@@ -43,8 +46,11 @@ def test_redis_restarted_mid_job_and_mid_scoring_loses_and_doubles_nothing(api, 
     assert waiting_chunks > 0 and fault_workers.broker.queue_length("batch") == 0
 
     wait_for(lambda: BatchJob.objects.get(pk=job_id).is_final, 90, "the job to finish")
-    wait_for(lambda: not ScoreRequest.objects.exclude(status__in=["done", "failed"]).exists(), 30,
-             "every request to be final")  # fmt: skip
+    wait_for(
+        lambda: not ScoreRequest.objects.exclude(status__in=["done", "failed"]).exists(),
+        30,
+        "every request to be final",
+    )
 
     job = BatchJob.objects.get(pk=job_id)
     assert (job.status, job.rows_done, job.rows_failed, job.chunks_done) == ("done", rows, 0, 20)

@@ -42,8 +42,9 @@ def test_a_killed_database_session_mid_task_still_scores_each_request_once(api, 
     admin = database_admin()
     try:
         with chain_head_held():
-            request_id = api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=31)[0],
-                                  format="json").json()["id"]  # fmt: skip
+            request_id = api.post(
+                "/api/v1/score-requests/?async=true", applicant_inputs(seed=31)[0], format="json"
+            ).json()["id"]
             _kill_sessions_mid_task(admin)
             assert ScoreRequest.objects.get(pk=request_id).status == "running"  # its final write rolled back
         wait_for(lambda: ScoreRequest.objects.get(pk=request_id).is_final, 30, "the request to be final")
@@ -92,8 +93,7 @@ def test_a_worker_whose_idle_session_was_killed_still_scores_the_next_request(ap
     assert audit_verify() == (2, [])
 
 
-def test_a_killed_database_session_mid_chunk_still_stores_each_row_once(api, active_version, fault_workers,
-                                                                        settings):  # fmt: skip
+def test_a_killed_database_session_mid_chunk_still_stores_each_row_once(api, active_version, fault_workers, settings):
     settings.CREDITRISK_BATCH_CHUNK_ROWS = 100
     fault_workers.start(WORKER)
     data = to_original_format(synthetic_applications(300, seed=32).drop(columns=[schema.LABEL])).encode("latin-1")

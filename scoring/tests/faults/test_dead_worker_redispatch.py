@@ -36,8 +36,9 @@ PRODUCTION_TIMING = {
 
 def _sessions_waiting_on_a_lock(admin, worker: str) -> int:
     with admin.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
-                       [worker])  # fmt: skip
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'", [worker]
+        )
         return cursor.fetchone()[0]
 
 
@@ -53,14 +54,19 @@ def test_requests_of_a_killed_worker_are_done_within_30_seconds(api, active_vers
     admin = database_admin()
     try:
         with chain_head_held():
-            ids = [api.post("/api/v1/score-requests/?async=true", inputs, format="json").json()["id"]
-                   for inputs in applicant_inputs(seed=31, n=20)]  # fmt: skip
+            ids = [
+                api.post("/api/v1/score-requests/?async=true", inputs, format="json").json()["id"]
+                for inputs in applicant_inputs(seed=31, n=20)
+            ]
             killed_at = _kill_holding(fault_workers, doomed, admin)
         held = list(ScoreRequest.objects.filter(status="running").values_list("claimed_by", flat=True))
         assert len(held) == 2 and all(name.startswith("doomed-") for name in held)
         fault_workers.start("survivor", env=PRODUCTION_TIMING)
-        wait_for(lambda: ScoreRequest.objects.filter(id__in=ids, status="done").count() == 20, 30 - (
-            time.monotonic() - killed_at), "every request to be done within 30 s of the kill")  # fmt: skip
+        wait_for(
+            lambda: ScoreRequest.objects.filter(id__in=ids, status="done").count() == 20,
+            30 - (time.monotonic() - killed_at),
+            "every request to be done within 30 s of the kill",
+        )
     finally:
         admin.close()
     elapsed = time.monotonic() - killed_at
@@ -86,8 +92,11 @@ def test_chunks_of_a_killed_worker_are_done_within_a_minute(api, active_version,
         )
         assert len(held) == 2 and all(name.startswith("doomed-") for name in held)
         fault_workers.start("survivor", env=PRODUCTION_TIMING)
-        wait_for(lambda: BatchJob.objects.get(pk=job_id).is_final, 60 - (time.monotonic() - killed_at),
-                 "the job to finish within a minute of the kill")  # fmt: skip
+        wait_for(
+            lambda: BatchJob.objects.get(pk=job_id).is_final,
+            60 - (time.monotonic() - killed_at),
+            "the job to finish within a minute of the kill",
+        )
     finally:
         admin.close()
     elapsed = time.monotonic() - killed_at

@@ -26,8 +26,11 @@ WORKERS = ("copy-a", "copy-b")
 
 
 def _both_in_flight(admin) -> None:
-    wait_for(lambda: all(waiting_on_a_lock(admin, name) for name in WORKERS), 60,
-             "both workers to hold a copy inside their final transaction")  # fmt: skip
+    wait_for(
+        lambda: all(waiting_on_a_lock(admin, name) for name in WORKERS),
+        60,
+        "both workers to hold a copy inside their final transaction",
+    )
 
 
 def _nothing_left(broker) -> bool:
@@ -40,8 +43,9 @@ def test_a_score_request_delivered_twice_at_once_is_decided_once(api, active_ver
     admin = database_admin()
     try:
         with chain_head_held():
-            request_id = api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=91)[0],
-                                  format="json").json()["id"]  # fmt: skip
+            request_id = api.post(
+                "/api/v1/score-requests/?async=true", applicant_inputs(seed=91)[0], format="json"
+            ).json()["id"]
             score_request_process_task.apply_async((request_id,))  # the second copy
             _both_in_flight(admin)
         wait_for(lambda: ScoreRequest.objects.get(pk=request_id).is_final, 30, "the request to be final")

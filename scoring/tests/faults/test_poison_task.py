@@ -34,15 +34,17 @@ class _KillsItsLoader:
         return (exec, ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)",))
 
 
-def test_a_task_that_always_kills_its_worker_is_given_up_with_the_reason(api, fault_workers, trained, tmp_path: Path,
-                                                                         settings):  # fmt: skip
+def test_a_task_that_always_kills_its_worker_is_given_up_with_the_reason(
+    api, fault_workers, trained, tmp_path: Path, settings
+):
     settings.CREDITRISK_BATCH_CHUNK_ROWS = 100
     models = tmp_path / "worker-models"
     model_version_register(trained, models, artifact=pickle.dumps(_KillsItsLoader()))
     fault_workers.start("oom-killed", env={"CREDITRISK_MODEL_DIR": str(models)})
 
-    request_id = api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=61)[0],
-                          format="json").json()["id"]  # fmt: skip
+    request_id = api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=61)[0], format="json").json()[
+        "id"
+    ]
     body = poll_final(api, request_id, 60)
     assert body["status"] == "failed" and body["decision"] == ""
     assert body["error"] == f"given up after {MAX_ATTEMPTS} attempts that did not finish"
@@ -58,5 +60,11 @@ def test_a_task_that_always_kills_its_worker_is_given_up_with_the_reason(api, fa
     assert deaths == 2 * MAX_ATTEMPTS  # each attempt died, none more: no loop
 
     model_version_register(trained, models, version="v2")  # a model that loads: the same worker scores again
-    assert poll_final(api, api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=63)[0],
-                                    format="json").json()["id"], 30)["status"] == "done"  # fmt: skip
+    assert (
+        poll_final(
+            api,
+            api.post("/api/v1/score-requests/?async=true", applicant_inputs(seed=63)[0], format="json").json()["id"],
+            30,
+        )["status"]
+        == "done"
+    )

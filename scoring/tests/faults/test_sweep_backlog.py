@@ -43,8 +43,10 @@ def _sweep_lock_free() -> str:
 def test_a_long_backlog_is_not_sent_again_and_a_lost_message_is(api, active_version, private_broker, settings):
     settings.CREDITRISK_STALE_SECONDS = 1
     queue = redis.Redis(port=private_broker.port, socket_timeout=2)
-    submit = [api.post("/api/v1/score-requests/?async=true", inputs, format="json").json()["id"]
-              for inputs in applicant_inputs(seed=41, n=43)]  # fmt: skip
+    submit = [
+        api.post("/api/v1/score-requests/?async=true", inputs, format="json").json()["id"]
+        for inputs in applicant_inputs(seed=41, n=43)
+    ]
     lost, backlog = submit[:3], submit[3:]
     for _ in lost:  # the oldest messages are at the tail of the list
         queue.rpop("scoring")

@@ -34,8 +34,7 @@ def _restart(broker) -> None:
     broker.start()
 
 
-def test_the_same_worker_consumes_after_redis_restarts_under_a_task_and_while_idle(api, active_version,
-                                                                                  fault_workers):  # fmt: skip
+def test_the_same_worker_consumes_after_redis_restarts_under_a_task_and_while_idle(api, active_version, fault_workers):
     worker = fault_workers.start(WORKER, concurrency=2)
     assert poll_final(api, _submit(api, 91), 30)["status"] == "done"
 

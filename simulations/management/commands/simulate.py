@@ -19,17 +19,22 @@ from simulations.services import SIMULATION_STEPS, SimulationError, simulation_r
 
 
 class Command(BaseCommand):
-    help = ("Lending simulation: show the model every applicant of a labelled test set, decide at the policy "
-            "cut-off, book each outcome and compare with approving everyone and with the oracle.")  # fmt: skip
+    help = (
+        "Lending simulation: show the model every applicant of a labelled test set, decide at the policy "
+        "cut-off, book each outcome and compare with approving everyone and with the oracle."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--data", help="Labelled file (either format, local or s3://); default: the rows held "
-                                           "out when the model was trained")  # fmt: skip
+        parser.add_argument(
+            "--data",
+            help="Labelled file (either format, local or s3://); default: the rows held out when the model was trained",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the report")
         parser.add_argument("--model-version", help="Default: the active version")
         parser.add_argument("--threshold", type=float, help="Evaluate this cut-off instead of the policy's")
-        parser.add_argument("--apply-threshold", action="store_true",
-                            help="Store the run's cut-off as the model's policy threshold")  # fmt: skip
+        parser.add_argument(
+            "--apply-threshold", action="store_true", help="Store the run's cut-off as the model's policy threshold"
+        )
         parser.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples (default 1000)")
         parser.add_argument("--figures", type=Path, help="Also write the charts as PNG files into this folder")
         defaults = Economics()
@@ -49,10 +54,15 @@ class Command(BaseCommand):
             raise CommandError("--threshold must be a probability, from 0 to 1")
         try:
             run = simulation_run_create(
-                requested_by=None, economics=economics, model_version=version, data_uri=options["data"],
-                threshold=options["threshold"], apply_threshold=options["apply_threshold"],
-                bootstrap_samples=options["bootstrap"], dispatch=False,
-            )  # fmt: skip
+                requested_by=None,
+                economics=economics,
+                model_version=version,
+                data_uri=options["data"],
+                threshold=options["threshold"],
+                apply_threshold=options["apply_threshold"],
+                bootstrap_samples=options["bootstrap"],
+                dispatch=False,
+            )
         except (NoActiveModelError, SimulationError) as exc:
             raise CommandError(str(exc)) from exc
         steps = len(SIMULATION_STEPS) + bool(options["figures"])
@@ -80,10 +90,15 @@ def _done(bar: tqdm, step: str) -> None:
 
 def _economics(options: dict[str, Any]) -> Economics:
     try:
-        return Economics(exposure=options["exposure"], margin=options["margin"],
-                         loss_given_default=options["loss_given_default"], income_multiple=options["income_multiple"],
-                         exposure_cap=options["exposure_cap"], cost_per_application=options["cost_per_application"],
-                         cost_of_funds=options["cost_of_funds"])  # fmt: skip
+        return Economics(
+            exposure=options["exposure"],
+            margin=options["margin"],
+            loss_given_default=options["loss_given_default"],
+            income_multiple=options["income_multiple"],
+            exposure_cap=options["exposure_cap"],
+            cost_per_application=options["cost_per_application"],
+            cost_of_funds=options["cost_of_funds"],
+        )
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 
