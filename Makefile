@@ -58,6 +58,7 @@ services:
 
 test: install-dev services
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 
 # Full training on the shared data; rewrites docs/model_card.md and its figures.

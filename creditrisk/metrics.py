@@ -21,13 +21,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from celery.signals import task_failure, task_retry, task_revoked, task_success, worker_init, worker_ready
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 logger = logging.getLogger(__name__)
@@ -105,50 +104,6 @@ def request_metrics_middleware(get_response: Callable[[Any], Any]) -> Callable[[
     return middleware
 
 
-class DecisionCollector:
-    """``creditrisk_decisions_total{decision, channel}``, counted in the audit records at scrape time."""
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        from scoring.selectors import score_request_decision_counts  # the app is loaded by then
-
-        family = CounterMetricFamily(
-            "creditrisk_decisions", "Final score requests by decision and channel", labels=["decision", "channel"]
-        )
-        for (decision, channel), count in sorted(score_request_decision_counts().items()):
-            family.add_metric([decision, channel], count)
-        yield family
-
-
-class DriftCollector:
-    """``creditrisk_drift_psi{input}``: the latest periodic stability report (the last 7 days of decisions
-    against the active version's development rows), read from the database at scrape time, so every
-    web process answers the same. ``input="score"`` is the score's PSI; the others are the inputs' CSI
-    (column names, upper case). No report yet, or an input with no rows in it: no sample (never a 0
-    that would read "stable")."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from scoring.selectors import drift_report_latest  # the app is loaded by then
-
-        psi = GaugeMetricFamily(
-            "creditrisk_drift_psi",
-            "Population stability index against the development rows (0.1-0.25 watch, above 0.25 act)",
-            labels=["input"],
-        )
-        created = GaugeMetricFamily(
-            "creditrisk_drift_report_timestamp_seconds", "When the latest stability report was made (Unix time)"
-        )
-        rows = GaugeMetricFamily("creditrisk_drift_report_rows", "Decisions the latest stability report covers")
-        latest = drift_report_latest()
-        if latest is not None:
-            report = latest.report
-            for row in [*([report["score"]] if report.get("score") else []), *report.get("inputs", [])]:
-                if row["rows"]:
-                    psi.add_metric([row["name"]], row["psi"])
-            created.add_metric([], latest.created_at.timestamp())
-            rows.add_metric([], latest.rows)
-        yield from (psi, created, rows)
-
-
 # -- Celery: one count per task outcome, served by each worker on its own port ------------------
 
 
@@ -182,23 +137,3 @@ def _serve_worker_metrics(**_: Any) -> None:
         logger.warning("PROMETHEUS_MULTIPROC_DIR is not set: pool processes' task counts will be missing")
     start_http_server(port, addr=settings.CREDITRISK_WORKER_METRICS_ADDR, registry=process_registry())
     logger.info("task metrics on http://%s:%s/metrics", settings.CREDITRISK_WORKER_METRICS_ADDR, port)
-
-
-# -- The endpoint -------------------------------------------------------------------------------
-
-
-def metrics_view(request: Any) -> Any:
-    """``GET /metrics``. Meant for a scraper on the internal network; with ``METRICS_TOKEN`` set, only
-    ``Authorization: Bearer <token>`` is answered. No label carries a secret, a user or an applicant."""
-    from django.conf import settings
-    from django.http import HttpResponse, HttpResponseNotAllowed
-    from django.utils.crypto import constant_time_compare
-
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
-    token = settings.METRICS_TOKEN
-    if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
-        response = HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    return HttpResponse(exposition(DecisionCollector(), DriftCollector()), content_type=CONTENT_TYPE)

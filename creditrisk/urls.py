@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from creditrisk.metrics import metrics_view
 from scoring.demo import demo_batch_detail, demo_batch_list, demo_batch_upload, demo_page
+from scoring.metrics import metrics_view
 from scoring.views import LoginView, healthz
 
 urlpatterns = [

@@ -34,11 +34,13 @@ from scoring.models import (
     ShadowScore,
     WorkerHeartbeat,
 )
-from scoring.selectors import batch_job_progress, dashboard_figures, outcome_listed_rows
-from scoring.services.batches import UploadTooLargeError, batch_job_cancel, batch_job_create
+from scoring.monitoring import dashboard_figures
+from scoring.queues import QueueUnavailableError
+from scoring.selectors import batch_job_progress, outcome_listed_rows
+from scoring.services.batch_files import UploadTooLargeError
+from scoring.services.batch_jobs import batch_job_cancel, batch_job_create
 from scoring.services.challenger import ChallengerError, challenger_clear, challenger_set
 from scoring.services.challenger_comparison import ChallengerComparison, NoComparisonError, challenger_comparison
-from scoring.services.dispatch import QueueUnavailableError
 from scoring.services.model_versions import model_version_activate
 from scoring.services.outcomes import OutcomesBusyError, model_version_performance, outcome_upload_create
 

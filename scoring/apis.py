@@ -17,11 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from scoring.model_registry import NoActiveModelError
 from scoring.models import ModelVersion, ScoreRequest
 from scoring.parsers import JSONParser
 from scoring.selectors import model_version_list, score_request_list
 from scoring.serializers import ApplicantInputSerializer
-from scoring.services.files import NoActiveModelError
 from scoring.services.score_requests import missing_inputs, score_request_create, score_request_replay
 from scoring.services.waiting import score_request_wait_final
 

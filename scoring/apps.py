@@ -6,4 +6,6 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
-        from scoring import openapi, signals  # noqa: F401  (the token's schema extension; the worker heartbeat)
+        # The token's schema extension; the worker heartbeat; the tasks, registered with the Celery
+        # app in every process (work is sent by name through scoring/queues.py, which imports no task).
+        from scoring import openapi, signals, tasks  # noqa: F401

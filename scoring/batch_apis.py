@@ -30,7 +30,8 @@ from scoring.selectors import (
     batch_job_progress,
     batch_result_rows,
 )
-from scoring.services.batches import UploadTooLargeError, batch_job_cancel, batch_job_create
+from scoring.services.batch_files import UploadTooLargeError
+from scoring.services.batch_jobs import batch_job_cancel, batch_job_create
 from scoring.uploads import SizeLimitUploadHandler
 
 _NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such batch job visible to this user")}

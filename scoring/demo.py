@@ -19,6 +19,7 @@ from ml.data import DataFormatError
 from ml.dictionary import code_label, field_words
 from scoring.gauge import gauge_drawing, gauge_for
 from scoring.models import BatchJob, ModelVersion, ScoreRequest
+from scoring.queues import QueueUnavailableError
 from scoring.selectors import (
     batch_decision_counts,
     batch_job_list,
@@ -27,8 +28,8 @@ from scoring.selectors import (
     model_version_get_active,
 )
 from scoring.serializers import ApplicantInputSerializer
-from scoring.services.batches import UploadTooLargeError, batch_job_create
-from scoring.services.dispatch import QueueUnavailableError
+from scoring.services.batch_files import UploadTooLargeError
+from scoring.services.batch_jobs import batch_job_create
 from scoring.services.score_requests import missing_inputs, score_request_create
 from scoring.services.waiting import final_unlisten, score_requests_wait_final
 

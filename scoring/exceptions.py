@@ -18,7 +18,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from scoring.services.dispatch import QueueUnavailableError
+from scoring.queues import QueueUnavailableError
 from scoring.services.outcomes import OutcomesBusyError
 
 RETRY_AFTER_SECONDS = QueueUnavailableError.retry_after_seconds

@@ -15,8 +15,8 @@ from django.conf import settings
 
 from ml.registry import ArtifactIntegrityError, load_table
 from ml.scorecard import PointsScale, points_range
+from scoring.model_registry import points_scale
 from scoring.models import ModelVersion
-from scoring.selectors import points_scale
 
 RADIUS, CENTRE_X, CENTRE_Y = 90.0, 100.0, 100.0
 

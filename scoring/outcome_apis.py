@@ -25,7 +25,7 @@ from scoring.apis import _COMMON, _INVALID, UNSUPPORTED, ErrorSerializer, visibl
 from scoring.batch_apis import _CSV, _csv_response, _JSONErrorsOnly
 from scoring.models import ModelVersion, OutcomeUpload
 from scoring.selectors import LISTED_CSV_HEADER, outcome_listed_rows, outcome_upload_list
-from scoring.services.batches import UploadTooLargeError
+from scoring.services.batch_files import UploadTooLargeError
 from scoring.services.outcomes import model_version_performance, outcome_upload_create
 from scoring.uploads import SizeLimitUploadHandler
 

@@ -1,23 +1,13 @@
 from __future__ import annotations
 
-import copy
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from creditrisk.gc import freeze_loaded_objects
 from ml import schema
-from ml.registry import ArtifactOutdatedError, artifact_signature, load_artifact
-from ml.scorecard import PointsScale
-from ml.scorer import CompiledScorer
 from scoring.models import (
     BatchChunk,
     BatchJob,
@@ -31,12 +21,6 @@ from scoring.models import (
     ShadowScore,
     WorkerHeartbeat,
 )
-from scoring.queues import queue_size_reader
-
-# (scorer path, sha256) -> (the file's signature when it was checked, compiled scorer)
-_loaded: dict[tuple[str, str], tuple[tuple[int, int, int], Any]] = {}
-_lock = threading.Lock()
-
 
 # What the answer to a score request reads: its own fields (the external id is in its inputs), and the
 # version's name and inputs. No join with the applicant: on tables that grew since their statistics
@@ -58,106 +42,14 @@ FINAL_ANSWER_FIELDS = (
     "model_version__version",
     "model_version__features",
 )
-# What scoring reads of a model version.
-SCORING_FIELDS = (
-    "id",
-    "version",
-    "algorithm",
-    "features",
-    "excluded_features",
-    "reference_applicant",
-    "reference_probability",
-    "threshold",
-    "scorer_path",
-    "scorer_sha256",
-    "artifact_path",
-    "artifact_sha256",
-    "is_active",
-)
 
 
 def model_version_get_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-# Versions are immutable once trained but for their threshold (a simulation can apply one) and which
-# one is active: what scoring reads of one is kept per process, and every score asks only those two.
-_scoring_versions: OrderedDict[int, ModelVersion] = OrderedDict()
-_versions_lock = threading.Lock()
-
-
-def model_version_get_active_for_scoring() -> ModelVersion | None:
-    """The active version with what scoring reads: one plain statement for its id and threshold (a
-    newly activated version or threshold is used by the next score); the rest is read once."""
-    return _kept_for_scoring("is_active")
-
-
-def model_version_get_challenger_for_scoring() -> ModelVersion | None:
-    """The challenger, read as the active version is (one plain statement for its id and threshold,
-    the rest kept per process): a challenger set or cleared is used from the next decision on."""
-    return _kept_for_scoring("is_challenger")
-
-
-def _kept_for_scoring(flag: str) -> ModelVersion | None:
-    table = ModelVersion._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, threshold FROM {connection.ops.quote_name(table)} WHERE {flag} LIMIT 1")
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    pk, threshold = row
-    with _versions_lock:
-        kept = _scoring_versions.get(pk)
-        if kept is not None:
-            _scoring_versions.move_to_end(pk)  # the least recently used goes first
-    if kept is None:
-        kept = ModelVersion.objects.only(*SCORING_FIELDS).get(pk=pk)
-        with _versions_lock:
-            _scoring_versions[pk] = kept
-            while len(_scoring_versions) > 8:  # the champion and the challenger are the two in use
-                _scoring_versions.popitem(last=False)
-    version = copy.copy(kept)  # threads of one process share the kept one; each gets its own threshold
-    version.threshold = threshold
-    return version
-
-
 def model_version_get(*, version: str) -> ModelVersion:
     return ModelVersion.objects.get(version=version)
-
-
-def model_version_load(*, model_version: ModelVersion) -> CompiledScorer:
-    """The version's compiled scorer, loaded once per process and only after its sha256 matched.
-
-    Every call also looks at the file: deleted, or changed since it was checked (the sha256 is then
-    checked again), it is refused with ArtifactIntegrityError, so no worker keeps deciding with a
-    model whose artifact no longer matches the registry. A version trained before the compiled
-    scorer existed has none: ArtifactOutdatedError, whose message says to retrain.
-    """
-    if not model_version.scorer_path:
-        raise ArtifactOutdatedError(
-            f"model version {model_version.version} was trained before the compiled scorer and cannot score any more; "
-            "train a new version (`make train` or `python manage.py train --activate`)"
-        )
-    path = settings.CREDITRISK_MODEL_DIR / model_version.scorer_path
-    key = (str(path), model_version.scorer_sha256)
-    with _lock:
-        signature = artifact_signature(path)
-        cached = _loaded.get(key)
-        if cached is None or cached[0] != signature:
-            _loaded.pop(key, None)
-            _loaded[key] = (signature, load_artifact(path, model_version.scorer_sha256))
-            freeze_loaded_objects()  # the scorer's tables, out of the garbage collector's way
-        return _loaded[key][1]
-
-
-def points_scale() -> PointsScale:
-    return PointsScale(
-        base_points=settings.CREDITRISK_SCORE_BASE_POINTS,
-        base_odds=settings.CREDITRISK_SCORE_BASE_ODDS,
-        pdo=settings.CREDITRISK_SCORE_PDO,
-        minimum=settings.CREDITRISK_SCORE_MIN,
-        maximum=settings.CREDITRISK_SCORE_MAX,
-    )
 
 
 def model_version_list() -> QuerySet[ModelVersion]:
@@ -196,75 +88,6 @@ def score_requests_get_final(*, score_request_ids: Collection[Any]) -> dict[Any,
         .order_by()
     )
     return {request.pk: request for request in final}
-
-
-def queue_depths() -> dict[str, int | None]:
-    """Messages waiting per queue (None where the broker cannot tell)."""
-    with queue_size_reader() as size:  # one broker connection for both
-        return {queue: size(queue) for queue in ("scoring", "batch")}
-
-
-def score_histogram(*, scores: QuerySet[ScoreRequest], bins: int = 12) -> list[dict[str, Any]]:
-    """Counts of ``scores`` in ``bins`` equal whole-point bins spanning the lowest to the highest score
-    given, so the bars follow the scores the model actually gives (a few dozen points of a 300-850
-    scale). One statement: the bounds and every bin's count are computed by PostgreSQL together."""
-    sql, params = scores.filter(score__isnull=False).order_by().values("score").query.sql_with_params()
-    statement = f"""
-        WITH given AS ({sql}),
-             bounds AS (SELECT MIN(score) AS low, GREATEST(CEIL((MAX(score) - MIN(score) + 1) / %s::numeric), 1)::int
-                        AS width FROM given)
-        SELECT low, width, (score - low) / width AS bin, COUNT(*) FROM given, bounds
-        GROUP BY low, width, bin ORDER BY bin"""  # noqa: S608 - the inner query is the ORM's, with its parameters
-    with connection.cursor() as cursor:
-        cursor.execute(statement, (*params, bins))
-        rows = cursor.fetchall()
-    if not rows:
-        return []
-    low, width = rows[0][0], rows[0][1]
-    counts = {bin_: count for _, _, bin_, count in rows}
-    return [
-        {"low": low + i * width, "high": low + (i + 1) * width - 1, "count": counts.get(i, 0)}
-        for i in range(max(counts) + 1)
-    ]
-
-
-def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
-    """Requests per day, approval rate, score histogram and queue depth for the admin dashboard."""
-    since = timezone.now() - timedelta(days=days)
-    done = ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE, created_at__gte=since)
-    per_day = list(
-        done.annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=Count("id"), approved=Count("id", filter=Q(decision="approve")))
-        .order_by("day")
-    )
-    total = sum(row["total"] for row in per_day)
-    approved = sum(row["approved"] for row in per_day)
-    histogram = score_histogram(scores=done)
-    peak_day = max((row["total"] for row in per_day), default=0)
-    peak_bucket = max((b["count"] for b in histogram), default=0)
-    for row in per_day:
-        row["width"] = round(100 * row["total"] / peak_day) if peak_day else 0
-        row["rate"] = row["approved"] / row["total"] if row["total"] else 0
-    active = model_version_get_active()
-    cut_off = round(float(points_scale().points(active.threshold))) if active else None
-    for bucket in histogram:
-        bucket["height"] = round(100 * bucket["count"] / peak_bucket) if peak_bucket else 0
-        bucket["declined"] = cut_off is not None and bucket["high"] < cut_off
-    return {
-        "days": days,
-        "per_day": per_day,
-        "total": total,
-        "approval_rate": approved / total if total else None,
-        "histogram": histogram,
-        "cut_off_points": cut_off,
-        "queues": queue_depths(),
-        "failed": ScoreRequest.objects.filter(status=ScoreRequest.Status.FAILED, created_at__gte=since).count(),
-        "waiting": ScoreRequest.objects.filter(
-            status__in=[ScoreRequest.Status.QUEUED, ScoreRequest.Status.RUNNING]
-        ).count(),
-        "active_model": active,
-    }
 
 
 # -- batch jobs --------------------------------------------------------------------------------------

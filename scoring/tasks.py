@@ -9,7 +9,9 @@ from django.db import DatabaseError
 
 from scoring.models import BatchChunk, BatchJob, ScoreRequest
 from scoring.services.audit_checkpoints import audit_checkpoint_write
-from scoring.services.batches import batch_chunk_process, batch_files_purge, batch_job_index
+from scoring.services.batch_chunks import batch_chunk_process
+from scoring.services.batch_files import batch_files_purge
+from scoring.services.batch_jobs import batch_job_index
 from scoring.services.drift import drift_report_weekly
 from scoring.services.score_requests import score_request_process
 from scoring.services.sweep import stale_work_sweep
@@ -17,7 +19,7 @@ from scoring.signals import worker_name
 
 logger = logging.getLogger(__name__)
 
-# A task is published inside the transaction that stores its row (scoring/services/dispatch.py), so
+# A task is published inside the transaction that stores its row (scoring/queues.py), so
 # it can arrive a moment before that transaction commits: wait for the row with these countdowns
 # (about 3 s in all), then take it that the transaction rolled back and drop the message.
 UNCOMMITTED_ROW_COUNTDOWNS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)

@@ -9,7 +9,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from scoring.services.batches import upload_size_message
+from scoring.services.batch_files import upload_size_message
 
 _FRAMING_BYTES = 64 * 1024
 

@@ -54,7 +54,8 @@ def floor(env: dict[str, str], path: Path) -> dict[str, float]:
     django.setup()
     from ml.data import load_applications
     from ml.predict import probability_bad
-    from scoring.selectors import model_version_get_active, model_version_load
+    from scoring.model_registry import model_version_load
+    from scoring.selectors import model_version_get_active
 
     model = model_version_load(model_version=model_version_get_active())
     started = time.perf_counter()

@@ -40,7 +40,8 @@ def main() -> None:
     from ml import schema
     from ml.predict import score_and_explain_one
     from ml.registry import load_artifact
-    from scoring.selectors import model_version_get_active, model_version_load, points_scale
+    from scoring.model_registry import model_version_load, points_scale
+    from scoring.selectors import model_version_get_active
     from scoring.services.score_requests import applicant_score
 
     threadpool_limits(limits=1)  # as in every worker process (scoring/signals.py)

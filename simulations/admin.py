@@ -16,8 +16,7 @@ from ml.simulation_plots import CHART_NAMES
 from scoring.admin import ReadOnlyAdmin, probability_text
 from scoring.admin_html import key_value_table
 from scoring.exports import csv_rows
-from scoring.selectors import points_scale
-from scoring.services.files import NoActiveModelError
+from scoring.model_registry import NoActiveModelError, points_scale
 from simulations.forms import CUT_OFF_FIELDS, DATA_FIELDS, ECONOMICS_FIELDS, SimulationStartForm
 from simulations.models import SimulationDecision, SimulationRun
 from simulations.reports import chart_png, describe_economics

@@ -21,10 +21,10 @@ from ml.data import DataFormatError
 from ml.simulation import LIMITS, Economics
 from scoring.apis import UNSUPPORTED, VERSION_PATTERN, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows
+from scoring.model_registry import NoActiveModelError
 from scoring.models import ModelVersion
 from scoring.openapi import UPLOAD_ENCODING
 from scoring.parsers import JSONParser
-from scoring.services.files import NoActiveModelError
 from simulations.models import SimulationRun
 from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows, simulation_run_list
 from simulations.services import SimulationError, simulation_run_create, simulation_upload_check

@@ -10,7 +10,7 @@ import pandas as pd
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ml import schema
@@ -18,9 +18,15 @@ from ml.data import Applications, DataFormatError, decode, parse_applications, r
 from ml.predict import probability_bad
 from ml.registry import ArtifactUnusableError, load_table, sha256_bytes
 from ml.simulation import Economics, SimulationReport, simulation_report, threshold_choice_for
+from scoring import queues
+from scoring.model_registry import (
+    NoActiveModelError,
+    model_version_for_scoring,
+    model_version_load,
+    model_version_set_threshold,
+    points_scale,
+)
 from scoring.models import ModelVersion
-from scoring.selectors import model_version_load, points_scale
-from scoring.services.files import NoActiveModelError, model_version_for_scoring
 from simulations.models import SimulationDecision, SimulationRun
 
 DECISION_BATCH = 5000
@@ -51,8 +57,6 @@ def simulation_run_create(
     default the rows held out when the model was trained: SimulationError for a version refitted on
     those rows too (``train --refit-all``), whose holdout is no longer unseen.
     """
-    from simulations.tasks import simulation_run_task  # the task module imports this one
-
     model_version = model_version_for_scoring(model_version)
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
     source, data_source = SimulationRun.Source.HOLDOUT, f"holdout of {model_version.version}"
@@ -73,15 +77,20 @@ def simulation_run_create(
             requested_threshold=threshold,
             apply_threshold=apply_threshold,
             bootstrap_samples=bootstrap_samples,
+            dispatched_at=timezone.now() if dispatch else None,
         )
         if upload is not None:
             run.upload_path.parent.mkdir(parents=True, exist_ok=True)
             run.upload_path.write_bytes(upload)
         if dispatch:
-            run_id = str(run.id)
-            queue = settings.CREDITRISK_SIMULATION_QUEUE
-            transaction.on_commit(lambda: simulation_run_task.apply_async((run_id,), queue=queue))
+            queues.send_on_commit(queues.SIMULATION_RUN, str(run.id))
     return run
+
+
+def simulation_runs_lost() -> QuerySet[SimulationRun]:
+    """Runs still waiting for their message, for the sweep (scoring/services/sweep.py): it sends
+    again those whose message it finds neither queued nor held by a worker."""
+    return SimulationRun.objects.filter(status=SimulationRun.Status.QUEUED, dispatched_at__isnull=False)
 
 
 def simulation_upload_check(*, content: bytes) -> None:
@@ -259,7 +268,9 @@ def simulation_run_finish(*, run: SimulationRun, outcome: SimulationOutcome) -> 
         if refused:
             run.warnings = [*run.warnings, refused]
         else:
-            run.threshold_applied = model_version_set_threshold(model_version=run.model_version, run=run)
+            run.threshold_applied = model_version_set_threshold(
+                model_version=run.model_version, threshold=run.threshold, choice=_threshold_choice(run)
+            )
     run.status, run.finished_at = SimulationRun.Status.DONE, timezone.now()
     run.save()
     return run
@@ -300,17 +311,15 @@ def threshold_refusal(*, model_version: ModelVersion, threshold: float) -> str:
     )
 
 
-def model_version_set_threshold(*, model_version: ModelVersion, run: SimulationRun) -> bool:
-    """Make ``run``'s cut-off the policy of ``model_version``: single and batch scoring use it next."""
-    choice = {
+def _threshold_choice(run: SimulationRun) -> dict[str, Any]:
+    """How ``run``'s cut-off was chosen, stored with it as the model's policy."""
+    return {
         **(run.threshold_choice or {}),
         "threshold": run.threshold,
         "source": run.threshold_source,
         "simulation_run": str(run.id),
         "applied_at": timezone.now().isoformat(),
     }
-    updated = ModelVersion.objects.filter(pk=model_version.pk).update(threshold=run.threshold, threshold_choice=choice)
-    return bool(updated)
 
 
 def simulation_run_fail(*, run_id: Any, error: str) -> SimulationRun:

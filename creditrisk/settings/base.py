@@ -180,18 +180,22 @@ CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.integer("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# The queues, and every task's queue: scoring/queues.py sends work through this table alone. Single
+# scores go to the default queue, where a lender waits for each one; bulk work and simulation runs
+# to their own (with each other by default), so a big file never delays a lender waiting on one score.
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
-# Single scores and bulk work on separate queues, so a bulk job never starves a lender waiting on one.
+CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
+CREDITRISK_SIMULATION_QUEUE = env.string("CREDITRISK_SIMULATION_QUEUE", "batch")
 CELERY_TASK_ROUTES = {
-    "scoring.tasks.score_request_process_task": {"queue": "scoring"},
-    "scoring.tasks.batch_job_index_task": {"queue": "batch"},
-    "scoring.tasks.batch_chunk_process_task": {"queue": "batch"},
-    "scoring.tasks.sweep_task": {"queue": "scoring"},
-    "scoring.tasks.audit_checkpoint_task": {"queue": "scoring"},
-    "scoring.tasks.drift_report_task": {"queue": "batch"},  # reads a week of decisions: never before a lender
-    "scoring.tasks.batch_files_purge_task": {"queue": "batch"},
+    "scoring.tasks.score_request_process_task": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "scoring.tasks.batch_job_index_task": {"queue": CREDITRISK_BATCH_QUEUE},
+    "scoring.tasks.batch_chunk_process_task": {"queue": CREDITRISK_BATCH_QUEUE},
+    "scoring.tasks.sweep_task": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "scoring.tasks.audit_checkpoint_task": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "scoring.tasks.drift_report_task": {"queue": CREDITRISK_BATCH_QUEUE},  # a week of decisions: never before a lender
+    "scoring.tasks.batch_files_purge_task": {"queue": CREDITRISK_BATCH_QUEUE},
+    "simulations.tasks.simulation_run_task": {"queue": CREDITRISK_SIMULATION_QUEUE},  # thousands of rows a run
 }
-CELERY_TASK_ROUTES["simulations.tasks.simulation_run_task"] = {"queue": "batch"}  # thousands of rows a run
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 1740)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -248,8 +252,6 @@ CREDITRISK_SCORE_MAX = env.decimal("CREDITRISK_SCORE_MAX", 850)
 CREDITRISK_DEFAULT_THRESHOLD = env.decimal("CREDITRISK_DEFAULT_THRESHOLD", 0.25)
 # Lending simulations: uploaded test files are kept here for audit; larger uploads are refused (413).
 CREDITRISK_SIMULATION_DIR = Path(env.string("CREDITRISK_SIMULATION_DIR", VAR_DIR / "simulations"))
-# The queue simulation runs are sent to (thousands of rows a run: with the bulk jobs by default).
-CREDITRISK_SIMULATION_QUEUE = env.string("CREDITRISK_SIMULATION_QUEUE", "batch")
 CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES = env.integer("CREDITRISK_SIMULATION_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 
 # How long POST /api/v1/score-requests/ waits for the worker before answering 202 with the id.
@@ -274,7 +276,6 @@ CREDITRISK_BATCH_CHUNK_ROWS = env.integer("CREDITRISK_BATCH_CHUNK_ROWS", 20000)
 CREDITRISK_BATCH_MIN_CHUNK_ROWS = env.integer("CREDITRISK_BATCH_MIN_CHUNK_ROWS", 100)
 CREDITRISK_BATCH_CHUNKS_PER_WORKER = env.integer("CREDITRISK_BATCH_CHUNKS_PER_WORKER", 4)
 CREDITRISK_BATCH_WORKERS = env.integer("CREDITRISK_BATCH_WORKERS", env.integer("WORKER_CONCURRENCY", 2))
-CREDITRISK_BATCH_QUEUE = env.string("CREDITRISK_BATCH_QUEUE", "batch")
 # A chunk is scored in slices of this many rows, each followed by one UPDATE of the chunk's progress
 # (rows_scored), so a job's progress moves within a chunk too: a few thousand keep the cost negligible.
 CREDITRISK_BATCH_PROGRESS_ROWS = env.integer("CREDITRISK_BATCH_PROGRESS_ROWS", 2000)
@@ -379,7 +380,7 @@ LOGGING["formatters"]["line"] = {
 LOGGING["handlers"]["stdout"].update(stream="ext://sys.stdout", filters=["request_id", "task"])
 LOGGING["loggers"] = {"django_guid": {"level": "WARNING"}}  # it logs every generated id at INFO
 
-# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" when set (see creditrisk/metrics.py).
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" when set (see scoring/metrics.py).
 METRICS_TOKEN = env.string("METRICS_TOKEN", "")
 # Each Celery worker serves its task counters on this port (0: not served).
 CREDITRISK_WORKER_METRICS_PORT = env.integer("CREDITRISK_WORKER_METRICS_PORT", 0)

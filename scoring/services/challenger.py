@@ -32,8 +32,8 @@ from django.utils import timezone
 from ml import schema
 from ml.challenger import ShadowScores, shadow_scores
 from ml.registry import ArtifactUnusableError
+from scoring.model_registry import model_version_get_challenger_for_scoring, model_version_load, points_scale
 from scoring.models import BatchChunk, BatchJob, ModelVersion, ScoreRequest, ShadowScore
-from scoring.selectors import model_version_get_challenger_for_scoring, model_version_load, points_scale
 
 logger = logging.getLogger(__name__)
 

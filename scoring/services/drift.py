@@ -27,9 +27,10 @@ from ml.batch import ChunkSpan, Layout, parse_chunk, read_span
 from ml.data import DataFormatError, decode, frame_from_records, load_applications, parse_applications, read_bytes
 from ml.registry import ArtifactIntegrityError, load_table, sha256_bytes
 from ml.training import drift_reference
+from scoring.model_registry import model_version_load
 from scoring.models import BatchChunk, BatchResult, DriftReport, ModelVersion, ScoreRequest
-from scoring.selectors import model_version_get_active, model_version_load
-from scoring.services.batches import job_source
+from scoring.selectors import model_version_get_active
+from scoring.services.batch_files import job_source
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,8 @@ from scoring.models import (
     ShadowScore,
 )
 from scoring.services.audit import chain_head_lock, chain_link_outcome_upload
-from scoring.services.batches import UploadTooLargeError, upload_size_message
+from scoring.services.audit_digests import OUTCOME_DIGESTED, listed_digest, outcomes_digest
+from scoring.services.batch_files import UploadTooLargeError, upload_size_message
 
 # One outcome upload at a time across every web process (pg_advisory_xact_lock's key).
 OUTCOMES_LOCK = zlib.crc32(b"creditrisk.outcomes")
@@ -70,16 +71,6 @@ _IDS_PER_QUERY = 5000
 # Bulk results have no index on ID_CLIENT (one would slow every bulk job's COPY): a lookup reads the
 # table once, and PostgreSQL hashes the list, so the fewer lookups the better.
 _CLIENTS_PER_QUERY = 50_000
-# The fields of an outcome its upload's digest covers, in this order.
-OUTCOME_DIGESTED = (
-    "line",
-    "score_request_id",
-    "batch_result_id",
-    "model_version_id",
-    "external_id",
-    "bad",
-    "observed_on",
-)
 
 
 @dataclass(frozen=True)
@@ -239,32 +230,6 @@ def _outcome(row: OutcomeRow, decision: _Decision) -> tuple[Any, ...]:
         row.bad,
         row.observed_on,
     )
-
-
-# -- digests (the audit link's content) -------------------------------------------------------------
-
-
-def outcomes_digest(rows: Iterable[tuple[Any, ...]]) -> str:
-    """sha256 of an upload's outcomes in line order, each as ``OUTCOME_DIGESTED`` joined by ``|``."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(("|".join(_text(value) for value in row) + "\n").encode())
-    return digest.hexdigest()
-
-
-def listed_digest(rows: Iterable[tuple[int, str, str, str]]) -> str:
-    digest = hashlib.sha256()
-    for line, reference, kind, problem in rows:
-        digest.update(f"{line}|{reference}|{kind}|{problem}\n".encode())
-    return digest.hexdigest()
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)  # a uuid, a number, a date (ISO)
 
 
 # -- matching rows with decisions ------------------------------------------------------------------

@@ -15,12 +15,11 @@ from django.utils import timezone
 from ml import schema
 from ml.predict import score_and_explain_one
 from ml.registry import ArtifactUnusableError
+from scoring import queues
+from scoring.model_registry import NoActiveModelError, model_version_for_scoring, model_version_load, points_scale
 from scoring.models import Applicant, ModelVersion, ScoreRequest
-from scoring.selectors import model_version_load, points_scale
 from scoring.services.audit import chain_append, chain_head_lock
 from scoring.services.challenger import shadow_score_request
-from scoring.services.dispatch import task_publish
-from scoring.services.files import NoActiveModelError, model_version_for_scoring
 from scoring.services.waiting import final_listen, final_signal_available
 
 
@@ -99,13 +98,11 @@ def score_request_create(
 ) -> ScoreRequest:
     """Store the applicant and a queued request and tell the worker, all or nothing.
 
-    The task is published inside the transaction (see ``scoring/services/dispatch.py``): if the
+    The task is published inside the transaction (``scoring/queues.py``): if the
     broker cannot take it, QueueUnavailableError is raised and neither row is kept. ``listen``: the
     caller will wait for the decision (``scoring/services/waiting.py``), so this connection listens
     for its signal from this transaction on.
     """
-    from scoring.tasks import score_request_process_task  # the task module imports this one
-
     external_id = inputs.get(schema.ID_COLUMN)
     features = {name: inputs.get(name) for name in schema.FEATURE_NAMES}
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
@@ -124,7 +121,7 @@ def score_request_create(
         )
         if listen:
             final_listen(score_request_id=request.pk)
-        task_publish(score_request_process_task, (str(request.id),))  # last: any error before it sends nothing
+        queues.send(queues.SCORE_REQUEST, str(request.id))  # last: any error before it sends nothing
     return request
 
 

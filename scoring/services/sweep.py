@@ -13,6 +13,10 @@ one at a time (a PostgreSQL advisory lock): it does not depend on any one worker
   held by a worker that received it recently (scoring/broker_contents.py): a long queue is left to
   drain, without duplicates that would add load just when the service is overloaded.
 
+Other apps' queued work is swept the same way: an app registers it with
+``scoring.queues.swept_work_register`` (simulation runs do, from ``simulations/apps.py``), so this
+module needs to know nothing of it.
+
 At most CREDITRISK_SWEEP_MAX_DISPATCH pieces of work a run, oldest first. Every task is idempotent,
 so dispatching work that is in fact still running costs a little time and never a duplicate.
 """
@@ -28,23 +32,23 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from scoring import queues
 from scoring.broker_contents import BrokerContents, broker_contents
 from scoring.models import BatchChunk, BatchJob, ScoreRequest, WorkerHeartbeat
-from scoring.services.batches import batch_queue
+from scoring.services.score_requests import score_request_finalize
 
 # One sweep at a time across every worker (pg_try_advisory_xact_lock's key).
 SWEEP_LOCK = zlib.crc32(b"creditrisk.sweep")
-SCORING_QUEUE = "scoring"
 
 
 def stale_work_sweep() -> dict[str, int]:
     """Release dead workers' work and dispatch lost work again; counts of what was done."""
-    from scoring.services.score_requests import score_request_finalize
-
     now = timezone.now()
     with transaction.atomic():
         if not _sweep_lock():
-            return {"batch_jobs": 0, "batch_chunks": 0, "score_requests": 0, "score_requests_failed": 0}
+            return {"batch_jobs": 0, "batch_chunks": 0, "score_requests": 0, "score_requests_failed": 0} | {
+                name: 0 for name in queues.swept_work_names()
+            }
         # A worker's name changes with each start (scoring/signals.py): the long gone are forgotten.
         WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
         live = list(
@@ -62,11 +66,20 @@ def stale_work_sweep() -> dict[str, int]:
             chunks += budget.take(lost.chunks(chunks_waiting.exclude(pk__in=chunks)))
             requests += budget.take(lost.requests(waiting.exclude(pk__in=requests)))
         jobs = budget.take(lost.jobs()) if budget.left else []
+        others = {
+            work.name: budget.take(lost.rows(work.queued(), queues.queue_for(work.task_name))) if budget.left else []
+            for work in queues.swept_work()
+        }
         given_up = _given_up(requests)
         requests = [pk for pk in requests if pk not in given_up]
         for model, ids in ((BatchJob, jobs), (BatchChunk, chunks), (ScoreRequest, requests + given_up)):
             _stamp(model, ids, now)
+        for work in queues.swept_work():
+            work.queued().filter(pk__in=others[work.name]).update(dispatched_at=now)
     _dispatch(jobs, chunks, requests)
+    for work in queues.swept_work():
+        for pk in others[work.name]:
+            queues.send(work.task_name, str(pk))
     error = f"given up after {settings.CREDITRISK_MAX_ATTEMPTS} attempts that did not finish"
     for request in ScoreRequest.objects.filter(pk__in=given_up):
         score_request_finalize(score_request=request, error=error)
@@ -75,7 +88,7 @@ def stale_work_sweep() -> dict[str, int]:
         "batch_chunks": len(chunks),
         "score_requests": len(requests),
         "score_requests_failed": len(given_up),
-    }
+    } | {name: len(ids) for name, ids in others.items()}
 
 
 def _sweep_lock() -> bool:
@@ -121,13 +134,16 @@ class _Lost:
         self._broker: BrokerContents | None | bool = False
 
     def requests(self, waiting: QuerySet) -> QuerySet:
-        return self._filter(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), SCORING_QUEUE)
+        return self._filter(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), queues.scoring_queue())
 
     def chunks(self, waiting: QuerySet) -> QuerySet:
-        return self._filter(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), batch_queue())
+        return self._filter(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), queues.batch_queue())
 
     def jobs(self) -> QuerySet:
-        return self._filter(BatchJob.objects.filter(status=BatchJob.Status.QUEUED), batch_queue())
+        return self._filter(BatchJob.objects.filter(status=BatchJob.Status.QUEUED), queues.batch_queue())
+
+    def rows(self, queued: QuerySet, queue: str) -> QuerySet:
+        return self._filter(queued, queue)
 
     def _filter(self, rows: QuerySet, queue: str) -> QuerySet:
         stale = rows.filter(dispatched_at__lt=self.before)
@@ -147,7 +163,7 @@ class _Lost:
 
     def _contents(self) -> BrokerContents | None:
         if self._broker is False:
-            self._broker = broker_contents([SCORING_QUEUE, batch_queue()])
+            self._broker = broker_contents(queues.consumed_queues())
         return self._broker  # type: ignore[return-value]
 
 
@@ -168,11 +184,10 @@ def _stamp(model: Any, ids: list[Any], now: datetime) -> None:
 
 
 def _dispatch(jobs: list[Any], chunks: list[Any], requests: list[Any]) -> None:
-    from scoring.tasks import batch_chunk_process_task, batch_job_index_task, score_request_process_task
-
+    """Sent after the sweep's transaction committed its stamps, so a worker finds them."""
     for job_id in jobs:
-        batch_job_index_task.apply_async((str(job_id),), queue=batch_queue())
+        queues.send(queues.BATCH_JOB_INDEX, str(job_id))
     for chunk_id in chunks:
-        batch_chunk_process_task.apply_async((chunk_id,), queue=batch_queue())
+        queues.send(queues.BATCH_CHUNK, chunk_id)
     for request_id in requests:
-        score_request_process_task.apply_async((str(request_id),), queue=SCORING_QUEUE)
+        queues.send(queues.SCORE_REQUEST, str(request_id))

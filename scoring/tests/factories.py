@@ -37,7 +37,7 @@ def final_score_requests(model_version: ModelVersion, n: int, user=None) -> list
     Nothing is published: a worker of the session (the API tests' one lives on) would otherwise take
     the same requests, against its own model folder, and race this process to finalise them."""
     done = []
-    with mock.patch.object(score_requests, "task_publish", lambda *args, **options: None):
+    with mock.patch.object(score_requests.queues, "send", lambda *args, **options: None):
         for inputs in applicant_inputs(seed=n, n=n):
             request = score_request_create(inputs=inputs, requested_by=user, channel=ScoreRequest.Channel.API)
             done.append(score_request_process(score_request_id=str(request.pk)))

@@ -104,7 +104,7 @@ def test_staff_upload_a_batch_file_and_follow_its_progress(staff_client, active_
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from scoring.models import BatchJob
-    from scoring.services.batches import batch_job_run_inline
+    from scoring.services.batch_chunks import batch_job_run_inline
 
     upload = SimpleUploadedFile("portfolio.txt", trained["text"].encode("latin-1"))
     response = staff_client.post("/admin/scoring/batchjob/add/", {"file": upload})
@@ -222,7 +222,7 @@ def _done_requests(version: ModelVersion, scores: list[int]) -> None:
 
 
 def test_histogram_bins_follow_the_scores_given_in_one_query(active_version, django_assert_num_queries):
-    from scoring.selectors import score_histogram
+    from scoring.monitoring import score_histogram
 
     _done_requests(active_version, [458, 470, 471, 500, 512, 530, 551, 551])
     with django_assert_num_queries(1):
@@ -235,7 +235,7 @@ def test_histogram_bins_follow_the_scores_given_in_one_query(active_version, dja
 
 
 def test_histogram_of_one_score_and_of_none(active_version):
-    from scoring.selectors import score_histogram
+    from scoring.monitoring import score_histogram
 
     assert score_histogram(scores=ScoreRequest.objects.all()) == []
     _done_requests(active_version, [500, 500])
@@ -278,7 +278,8 @@ def test_the_drift_reports_list_warns_when_the_active_model_has_no_reference(sta
 
 def test_a_running_job_shows_the_rows_of_its_chunks_under_way(staff_client, active_version, trained):
     from scoring.models import BatchChunk, BatchJob
-    from scoring.services.batches import batch_chunk_process, batch_job_create, batch_job_index
+    from scoring.services.batch_chunks import batch_chunk_process
+    from scoring.services.batch_jobs import batch_job_create, batch_job_index
 
     job = batch_job_create(
         content=[trained["text"].encode("latin-1")],

@@ -17,11 +17,10 @@ from scoring.services.audit import (
     LEGACY_KEY_ID,
     audit_key_id,
     audit_keyring,
-    audit_verify,
-    audit_verify_report,
     chain_hash,
     record_content,
 )
+from scoring.services.audit_verification import audit_verify, audit_verify_report
 from scoring.tests.factories import final_score_requests
 
 pytestmark = pytest.mark.django_db

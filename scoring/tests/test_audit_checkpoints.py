@@ -7,8 +7,9 @@ from django.conf import settings as django_settings
 
 from scoring.models import AuditChainHead, ScoreRequest
 from scoring.services import audit_checkpoints
-from scoring.services.audit import AuditKeyring, audit_keyring, audit_verify, audit_verify_report
+from scoring.services.audit import AuditKeyring, audit_keyring
 from scoring.services.audit_checkpoints import Checkpoint, audit_checkpoint_write, checkpoint_sign
+from scoring.services.audit_verification import audit_verify, audit_verify_report
 from scoring.tasks import audit_checkpoint_task
 from scoring.tests.factories import final_score_requests
 from scoring.tests.test_audit import KEY_A, KEY_B, _untriggered, _verify

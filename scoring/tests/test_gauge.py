@@ -7,7 +7,7 @@ import pytest
 
 from ml.registry import save_table
 from scoring.gauge import gauge_drawing, gauge_for
-from scoring.selectors import points_scale
+from scoring.model_registry import points_scale
 
 pytestmark = pytest.mark.django_db
 

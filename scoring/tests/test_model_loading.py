@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from ml.registry import ArtifactIntegrityError, ArtifactOutdatedError
-from scoring.selectors import model_version_load
+from scoring.model_registry import model_version_load
 
 pytestmark = pytest.mark.django_db
 

@@ -15,14 +15,9 @@ from django.utils import timezone
 from creditrisk.celery import app as celery_app
 from ml.data import DataFormatError
 from scoring.models import BatchJob, BatchResult, BatchRowError
-from scoring.services.batches import (
-    batch_chunk_process,
-    batch_files_purge,
-    batch_job_cancel,
-    batch_job_index,
-    batch_job_run_inline,
-    job_folder,
-)
+from scoring.services.batch_chunks import batch_chunk_process, batch_job_run_inline
+from scoring.services.batch_files import batch_files_purge, job_folder
+from scoring.services.batch_jobs import batch_job_cancel, batch_job_index
 from scoring.tests.test_services_batches import _create
 
 pytestmark = pytest.mark.django_db

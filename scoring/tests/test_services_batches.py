@@ -16,20 +16,15 @@ from django.db import connection
 
 from ml import schema
 from ml.data import DataFormatError, parse_applications
+from ml.predict import score_applications
+from scoring.model_registry import model_version_for_scoring, model_version_load, points_scale
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
 from scoring.selectors import batch_result_rows
-from scoring.services import batches
-from scoring.services.audit import audit_verify
-from scoring.services.batches import (
-    UploadTooLargeError,
-    batch_chunk_process,
-    batch_job_cancel,
-    batch_job_create,
-    batch_job_index,
-    batch_job_run_inline,
-    give_way_to_single_scores,
-)
-from scoring.services.files import applications_score
+from scoring.services import batch_chunks
+from scoring.services.audit_verification import audit_verify
+from scoring.services.batch_chunks import batch_chunk_process, batch_job_run_inline, give_way_to_single_scores
+from scoring.services.batch_files import UploadTooLargeError
+from scoring.services.batch_jobs import batch_job_cancel, batch_job_create, batch_job_index
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +43,14 @@ def _as_csv(text: str) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
+def _scored_whole(text: str) -> pd.DataFrame:
+    """The whole file scored in this process by the active version, as ``score_csv`` used to."""
+    version = model_version_for_scoring()
+    model = model_version_load(model_version=version)
+    frame = parse_applications(text).frame
+    return score_applications(model, frame, scale=points_scale(), threshold=version.threshold)
+
+
 def _results(job: BatchJob) -> pd.DataFrame:
     return pd.DataFrame(list(batch_result_rows(job=job)), columns=["ID_CLIENT", "p", "score", "decision", "reasons"])
 
@@ -57,7 +60,7 @@ def test_original_format_is_scored_like_the_whole_file(active_version, trained, 
     assert (job.status, job.rows_total, job.rows_done, job.rows_failed) == ("done", 600, 600, 0)
     assert job.chunks_done == job.chunks_total == 6
     assert job.model_version == active_version and job.threshold == active_version.threshold
-    expected = applications_score(applications=parse_applications(trained["text"]))
+    expected = _scored_whole(trained["text"])
     got = _results(job)
     assert got["ID_CLIENT"].tolist() == expected[schema.ID_COLUMN].tolist()  # file order
     assert np.allclose(got["p"].astype(float), expected["probability_bad"], atol=1e-6)
@@ -309,9 +312,9 @@ def test_bulk_work_gives_way_while_single_scores_wait_and_only_for_so_long(setti
     settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.4
     assert _timed(give_way_to_single_scores) < 0.2  # nothing waiting: no pause
     single_score_queue.put({"waiting": True})
-    monkeypatch.setattr(batches, "GIVE_WAY_STALL_POLLS", 10**6)  # as if another process were taking them
+    monkeypatch.setattr(batch_chunks, "GIVE_WAY_STALL_POLLS", 10**6)  # as if another process were taking them
     assert 0.4 <= _timed(give_way_to_single_scores) < 1.5  # a message waits: pauses, up to the bound
-    monkeypatch.setattr(batches, "GIVE_WAY_STALL_POLLS", 10)
+    monkeypatch.setattr(batch_chunks, "GIVE_WAY_STALL_POLLS", 10)
     settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 30
     waited = _timed(give_way_to_single_scores)  # nobody takes it: the queue does not move, so no long wait
     assert 10 * 0.02 <= waited < 2, waited
@@ -328,9 +331,9 @@ def test_a_chunk_gives_way_between_its_slices_and_before_it_is_stored(
     settings.CREDITRISK_BATCH_CHUNK_ROWS = settings.CREDITRISK_BATCH_MIN_CHUNK_ROWS = 1000  # one chunk of 600 rows
     settings.CREDITRISK_BATCH_PROGRESS_ROWS = 300  # two slices: three chances to give way
     settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.25
-    monkeypatch.setattr(batches, "GIVE_WAY_STALL_POLLS", 10**6)  # as if another process were taking them
+    monkeypatch.setattr(batch_chunks, "GIVE_WAY_STALL_POLLS", 10**6)  # as if another process were taking them
     single_score_queue.put({"waiting": True})
-    with caplog.at_level("INFO", logger="scoring.services.batches"):
+    with caplog.at_level("INFO", logger="scoring.services.batch_chunks"):
         took = _timed(lambda: _run(trained["text"].encode("latin-1")))
     assert took >= 3 * 0.25
     waited = re.search(r"gave way to single scores for ([0-9.]+) s", caplog.text)

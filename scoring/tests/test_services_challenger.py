@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from ml.registry import sha256_file
 from scoring.models import BatchResult, ModelVersion, ScoreRequest, ShadowScore
 from scoring.services import score_requests
-from scoring.services.audit import audit_verify
-from scoring.services.batches import batch_job_create, batch_job_run_inline
+from scoring.services.audit_verification import audit_verify
+from scoring.services.batch_chunks import batch_job_run_inline
+from scoring.services.batch_jobs import batch_job_create
 from scoring.services.challenger import ChallengerError, challenger_clear, challenger_set
 from scoring.services.challenger_comparison import NoComparisonError, challenger_comparison
 from scoring.services.model_versions import model_version_activate
@@ -72,7 +73,7 @@ def test_activating_the_challenger_promotes_it_and_leaves_no_challenger(active_v
 def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_version, challenger_version, monkeypatch):
     """The worker's statements with a challenger: the champion's seven, its COMMIT (the waiting caller is
     signalled then), and only after it the challenger's id and threshold and the shadow row."""
-    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
     challenger_set(model_version=challenger_version)
     first, created = (
         score_request_create(inputs=inputs, requested_by=None, channel="api")

@@ -15,7 +15,9 @@ from ml.data import to_original_format
 from ml.registry import save_table, sha256_file
 from ml.sample import synthetic_applications
 from scoring.models import BatchJob, DriftReport, ModelVersion
-from scoring.services.batches import batch_job_create, batch_job_run_inline, job_folder
+from scoring.services.batch_chunks import batch_job_run_inline
+from scoring.services.batch_files import job_folder
+from scoring.services.batch_jobs import batch_job_create
 from scoring.services.drift import (
     NoDriftReferenceError,
     drift_reference_add,

@@ -2,8 +2,9 @@ import pytest
 from django.db import IntegrityError
 
 from ml.registry import ArtifactIntegrityError, sha256_file
+from scoring.model_registry import model_version_load
 from scoring.models import ModelVersion
-from scoring.selectors import model_version_get_active, model_version_load
+from scoring.selectors import model_version_get_active
 from scoring.services.model_versions import model_version_activate, model_version_train
 from scoring.tests.conftest import FAST
 

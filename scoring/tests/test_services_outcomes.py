@@ -13,8 +13,9 @@ from ml.data import DataFormatError, to_original_format
 from ml.sample import synthetic_applications
 from scoring.management.commands.challenger import comparison_lines
 from scoring.models import Applicant, BatchJob, Outcome, OutcomeListedRow, OutcomeUpload, ScoreRequest, ShadowScore
-from scoring.services.audit import audit_verify
-from scoring.services.batches import batch_job_create, batch_job_run_inline
+from scoring.services.audit_verification import audit_verify
+from scoring.services.batch_chunks import batch_job_run_inline
+from scoring.services.batch_jobs import batch_job_create
 from scoring.services.challenger import challenger_set
 from scoring.services.challenger_comparison import challenger_comparison
 from scoring.services.outcomes import model_version_performance, outcome_upload_create

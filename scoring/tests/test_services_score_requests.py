@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from scoring.models import AuditChainHead, ScoreRequest
 from scoring.services import score_requests
-from scoring.services.audit import audit_verify
+from scoring.services.audit_verification import audit_verify
 from scoring.services.score_requests import score_request_create, score_request_process
 from scoring.tests.conftest import database_session
 from scoring.tests.factories import applicant_inputs
@@ -22,7 +22,7 @@ def _insert_statements(monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]
 
     Captured, then rolled back; the applicant's id sequence is set back so they store the same rows again.
     """
-    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         request = score_request_create(inputs=applicant_inputs(seed=5)[0], requested_by=None, channel="api")
         transaction.set_rollback(True)
@@ -70,7 +70,7 @@ def test_scoring_a_request_takes_eight_statements(active_version, monkeypatch):
     (there is none here). More statements is a regression."""
     if connection.vendor != "postgresql":
         pytest.skip("the statements pinned are PostgreSQL's")  # CI runs on PostgreSQL
-    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
     AuditChainHead.objects.create(id=1)  # the chain has begun (its first link also creates the head)
     first, created = (
         score_request_create(inputs=inputs, requested_by=None, channel="api")
@@ -89,7 +89,7 @@ def test_scoring_a_request_takes_eight_statements(active_version, monkeypatch):
 
 
 def test_a_second_delivery_of_a_decided_request_takes_two_statements_and_changes_nothing(active_version, monkeypatch):
-    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
     created = score_request_create(inputs=applicant_inputs(seed=7)[0], requested_by=None, channel="api")
     first = score_request_process(score_request_id=str(created.pk))
     with CaptureQueriesContext(connection) as queries:
@@ -120,7 +120,7 @@ def test_only_the_claim_and_a_waited_for_request_commit_without_waiting_for_the_
     the decision itself, and a request answered at once, commit synchronously (the session's setting)."""
     if connection.vendor != "postgresql":
         pytest.skip("asynchronous commit is PostgreSQL's")  # CI runs on PostgreSQL
-    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
     inputs = applicant_inputs(seed=8, n=2)
     with CaptureQueriesContext(connection) as waited:
         request = score_request_create(inputs=inputs[0], requested_by=None, channel="api", listen=True)

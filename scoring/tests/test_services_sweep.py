@@ -14,7 +14,7 @@ from creditrisk.celery import app as celery_app
 from scoring.broker_contents import broker_contents
 from scoring.models import BatchChunk, BatchJob, ScoreRequest, WorkerHeartbeat
 from scoring.services import score_requests, sweep
-from scoring.services.batches import batch_job_create, batch_job_index
+from scoring.services.batch_jobs import batch_job_create, batch_job_index
 from scoring.services.score_requests import score_request_create, score_request_process
 from scoring.services.sweep import stale_work_sweep
 from scoring.tests.conftest import database_session
@@ -41,11 +41,11 @@ def private_sweep_lock(monkeypatch):
 def _created_without_dispatch(django_capture_on_commit_callbacks) -> ScoreRequest:
     """A request whose message never reached a worker (lost with a Redis restart, say).
 
-    Its task is published inside the transaction that stores it (scoring/services/dispatch.py), so
+    Its task is published inside the transaction that stores it (scoring/queues.py), so
     holding back the on-commit callbacks alone would still send it, and in a test that commits the
     API tests' session worker would score it at once: the publish itself is left out.
     """
-    with mock.patch.object(score_requests, "task_publish"), django_capture_on_commit_callbacks(execute=False):
+    with mock.patch.object(score_requests.queues, "send"), django_capture_on_commit_callbacks(execute=False):
         return score_request_create(inputs=applicant_inputs(seed=1)[0], requested_by=None, channel="api")
 
 

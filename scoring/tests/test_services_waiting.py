@@ -38,7 +38,7 @@ def postgresql_only() -> None:
 @pytest.fixture
 def unpublished(active_version, monkeypatch: pytest.MonkeyPatch) -> None:
     """No worker takes these tests' requests: the test finalises them itself."""
-    monkeypatch.setattr(score_requests, "task_publish", lambda *args, **options: None)
+    monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
 
 
 @pytest.fixture

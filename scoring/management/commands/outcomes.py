@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ml.data import DataFormatError, iter_bytes
 from scoring.models import ModelVersion, OutcomeUpload
 from scoring.selectors import model_version_get, outcome_listed_rows
-from scoring.services.batches import UploadTooLargeError
+from scoring.services.batch_files import UploadTooLargeError
 from scoring.services.outcomes import OutcomesBusyError, model_version_performance, outcome_upload_create
 
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ml.data import DataFormatError, iter_bytes, load_applications
 from ml.progress import progress_bar
 from scoring.exports import csv_rows
+from scoring.model_registry import NoActiveModelError
 from scoring.models import BatchJob
 from scoring.selectors import (
     ERROR_CSV_HEADER,
@@ -22,8 +23,9 @@ from scoring.selectors import (
     batch_job_progress,
     batch_result_rows,
 )
-from scoring.services.batches import UploadTooLargeError, batch_job_create, batch_job_run_inline
-from scoring.services.files import NoActiveModelError
+from scoring.services.batch_chunks import batch_job_run_inline
+from scoring.services.batch_files import UploadTooLargeError
+from scoring.services.batch_jobs import batch_job_create
 
 
 class Command(BaseCommand):

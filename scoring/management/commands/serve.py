@@ -18,6 +18,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from creditrisk.supervisor import Program, Supervisor
+from scoring import queues
 from scoring.selectors import worker_seen_since
 from scoring.services.demo_user import DemoCredentials, demo_user_ensure
 
@@ -98,7 +99,17 @@ def _programs(host: str, port: int, concurrency: int, node: str) -> list[Program
         Program("web server", [python, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
         Program(
             "worker",
-            [*celery, "worker", "-Q", "scoring,batch", "--concurrency", str(concurrency), "--hostname", node, *log],
+            [
+                *celery,
+                "worker",
+                "-Q",
+                ",".join(queues.consumed_queues()),
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                node,
+                *log,
+            ],
         ),
         Program("beat", [*celery, "beat", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"), *log]),
     ]

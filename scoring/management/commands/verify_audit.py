@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring.services.audit import audit_verify_report
+from scoring.services.audit_verification import audit_verify_report
 
 
 class Command(BaseCommand):

@@ -15,7 +15,7 @@ from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import BatchChunk, BatchJob, BatchResult
-from scoring.services.batches import job_folder
+from scoring.services.batch_files import job_folder
 from scoring.tests.api.test_batches import _upload, _wait
 from scoring.tests.conftest import wait_for
 
@@ -89,7 +89,9 @@ def test_cancel_while_chunks_run_answers_at_once_and_stops_the_rest(api, active_
 def test_a_job_whose_files_were_purged_still_answers_with_its_results(
     api, client_user, active_version, trained, settings
 ):
-    from scoring.services.batches import batch_files_purge, batch_job_create, batch_job_run_inline
+    from scoring.services.batch_chunks import batch_job_run_inline
+    from scoring.services.batch_files import batch_files_purge
+    from scoring.services.batch_jobs import batch_job_create
 
     settings.CREDITRISK_BATCH_FILE_RETENTION_HOURS = 0
     text = trained["text"].encode("latin-1")

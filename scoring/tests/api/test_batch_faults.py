@@ -14,7 +14,7 @@ from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import BatchChunk, BatchJob, BatchResult
-from scoring.services.audit import audit_verify
+from scoring.services.audit_verification import audit_verify
 from scoring.tests.api.conftest import start_worker
 from scoring.tests.api.test_batches import _upload
 from scoring.tests.conftest import wait_for

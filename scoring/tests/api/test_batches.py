@@ -101,7 +101,7 @@ def test_cancel_stops_a_queued_job_and_results_wait_for_the_end(api, active_vers
 @pytest.mark.django_db
 def test_the_demo_page_takes_a_file_as_a_bulk_job(client, active_version, trained, settings):
     settings.CREDITRISK_BATCH_QUEUE = "no-worker-listens"  # scored below, in this process
-    from scoring.services.batches import batch_job_run_inline
+    from scoring.services.batch_chunks import batch_job_run_inline
     from scoring.tests.factories import UserFactory
 
     client.force_login(UserFactory(username="analyst"))

@@ -21,7 +21,7 @@ from ml.registry import save_table
 from ml.sample import synthetic_applications
 from scoring.gauge import gauge_for
 from scoring.models import BatchJob, BatchResult, ModelVersion, ScoreRequest
-from scoring.services.batches import batch_job_run_inline
+from scoring.services.batch_chunks import batch_job_run_inline
 from scoring.tests.api.conftest import start_worker
 from scoring.tests.factories import UserFactory
 

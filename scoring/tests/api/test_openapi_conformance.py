@@ -36,7 +36,8 @@ from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from ml.simulation import Economics
 from scoring.models import BatchJob, ModelVersion, OutcomeUpload, ScoreRequest
-from scoring.services.batches import batch_job_create, batch_job_run_inline
+from scoring.services.batch_chunks import batch_job_run_inline
+from scoring.services.batch_jobs import batch_job_create
 from scoring.services.outcomes import outcome_upload_create
 from scoring.tests.factories import UserFactory, final_score_requests
 from simulations.models import SimulationRun

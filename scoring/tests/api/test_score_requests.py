@@ -208,14 +208,14 @@ def test_request_is_published_inside_its_transaction(
     # stored; the real-Redis version is scoring/tests/faults/test_broker_down.py).
     from django.db import connection
 
-    from scoring import tasks
+    from creditrisk.celery import app as celery_app
 
     sent = []
 
-    def publish(args, **options):
+    def publish(name, args, **options):
         sent.append((args[0], connection.in_atomic_block, ScoreRequest.objects.filter(pk=args[0]).exists()))
 
-    monkeypatch.setattr(tasks.score_request_process_task, "apply_async", publish)
+    monkeypatch.setattr(celery_app, "send_task", publish)
     settings.CREDITRISK_SCORE_WAIT_SECONDS = 0
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api.post(URL, applicant_inputs(seed=9)[0], format="json")
@@ -227,13 +227,13 @@ def test_request_is_published_inside_its_transaction(
 def test_a_refused_publish_answers_503_and_stores_nothing(api, active_version, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    from scoring import tasks
+    from creditrisk.celery import app as celery_app
     from scoring.models import Applicant
 
     def refuse(*args, **options):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.score_request_process_task, "apply_async", refuse)
+    monkeypatch.setattr(celery_app, "send_task", refuse)
     response = api.post(URL, applicant_inputs(seed=10)[0], format="json")
     assert response.status_code == 503 and int(response["Retry-After"]) > 0
     assert "Connection refused" in response.json()["detail"]

@@ -22,7 +22,7 @@ from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import BatchJob, ModelVersion, OutcomeUpload, ScoreRequest
-from scoring.services.batches import batch_job_create
+from scoring.services.batch_jobs import batch_job_create
 from scoring.services.outcomes import outcome_upload_create
 from scoring.tests.factories import UserFactory, applicant_inputs, final_score_requests
 from simulations.models import SimulationRun

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from conftest import REPO
 from scoring.models import AuditChainHead, ScoreRequest
-from scoring.services.audit import audit_verify, audit_verify_report
+from scoring.services.audit_verification import audit_verify, audit_verify_report
 from scoring.tests.factories import applicant_inputs
 from scoring.tests.faults.conftest import wait_for
 

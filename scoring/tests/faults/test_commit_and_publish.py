@@ -26,7 +26,7 @@ from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import Applicant, BatchResult, ScoreRequest
-from scoring.services.batches import batch_job_create
+from scoring.services.batch_jobs import batch_job_create
 from scoring.tests.api.conftest import REPO
 from scoring.tests.factories import applicant_inputs
 from scoring.tests.faults.conftest import batch_final, poll_final, wait_for
@@ -67,7 +67,7 @@ def test_chunks_committed_but_never_published_are_dispatched_by_the_sweep(
     _run_and_crash(
         f"""
         from django.db import transaction
-        from scoring.services.batches import batch_job_index
+        from scoring.services.batch_jobs import batch_job_index
         commit_hook = transaction.on_commit
         # Whatever was to run after the commit (publishing the chunks), the process dies instead.
         transaction.on_commit = lambda publish, using=None, robust=False: commit_hook(lambda: os._exit({CRASHED}), using)
@@ -94,11 +94,11 @@ def test_a_message_whose_transaction_never_committed_is_dropped(api, active_vers
         f"""
         import json
         from scoring.services import score_requests
-        publish = score_requests.task_publish
+        publish = score_requests.queues.send
         def publish_then_crash(*args, **options):
             publish(*args, **options)
             os._exit({CRASHED})  # published; the transaction is still open, and dies with the process
-        score_requests.task_publish = publish_then_crash
+        score_requests.queues.send = publish_then_crash
         score_requests.score_request_create(inputs=json.loads({inputs!r}), requested_by=None, channel="api")
     """,
         fault_workers.broker.url,

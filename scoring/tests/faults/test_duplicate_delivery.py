@@ -14,7 +14,7 @@ from ml import schema
 from ml.data import to_original_format
 from ml.sample import synthetic_applications
 from scoring.models import BatchChunk, BatchJob, BatchResult, ScoreRequest
-from scoring.services.audit import audit_verify
+from scoring.services.audit_verification import audit_verify
 from scoring.tasks import batch_chunk_process_task, score_request_process_task
 from scoring.tests.api.test_batches import _upload
 from scoring.tests.factories import applicant_inputs

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from scoring.models import ScoreRequest
-from scoring.services.audit import audit_verify
+from scoring.services.audit_verification import audit_verify
 from scoring.tests.factories import applicant_inputs
 from scoring.tests.faults.conftest import chain_head_held, database_admin, poll_final, wait_for, waiting_on_a_lock
 

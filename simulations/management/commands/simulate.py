@@ -10,9 +10,8 @@ from tqdm import tqdm
 
 from ml.progress import progress_bar
 from ml.simulation import Economics
+from scoring.model_registry import NoActiveModelError, points_scale
 from scoring.models import ModelVersion
-from scoring.selectors import points_scale
-from scoring.services.files import NoActiveModelError
 from simulations.models import SimulationRun
 from simulations.reports import chart_files, summary_json, summary_lines
 from simulations.services import SIMULATION_STEPS, SimulationError, simulation_run_create, simulation_run_execute
