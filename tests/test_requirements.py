@@ -18,6 +18,8 @@ TEST_TOOLS = {
     "pytest-django",
     "pytest-timeout",
     "ruff",
+    "import-linter",
+    "grimp",
     "factory-boy",
     "moto",
     "schemathesis",
