@@ -20,10 +20,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rest_framework.authtoken.admin import TokenAdmin
 
+from api.exports import csv_rows
 from ml import drift, schema
 from ml.data import DataFormatError
 from scoring import admin_html
-from scoring.exports import csv_rows
 from scoring.models import (
     Applicant,
     BatchJob,

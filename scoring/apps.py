@@ -6,4 +6,4 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
-        from scoring import openapi, signals  # noqa: F401  (the token's schema extension; the worker heartbeat)
+        from scoring import signals  # noqa: F401  (the worker heartbeat)

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "api",
     "scoring",
     "simulations",
 ]
@@ -114,9 +115,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's parsers, with JSON nested too deeply for Python, or holding a lone surrogate, answered 400 rather than
-    # 500; DRF's JSON renderer, with text UTF-8 cannot carry escaped rather than a 500 (scoring/renderers.py).
+    # 500; DRF's JSON renderer, with text UTF-8 cannot carry escaped rather than a 500 (api/renderers.py).
     "DEFAULT_PARSER_CLASSES": [
-        "scoring.parsers.JSONParser",
+        "api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -124,7 +125,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": env.string("API_THROTTLE_USER", "12000/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
-        "scoring.renderers.JSONRenderer",
+        "api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
@@ -142,7 +143,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "scoring.openapi.close_applicant_input",
-        "scoring.openapi.any_of_where_alternatives_overlap",
+        "api.openapi.any_of_where_alternatives_overlap",
     ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }

@@ -50,7 +50,7 @@ def test_csv_export_neutralises_formula_injection(staff_client, active_version):
 
 
 def test_spreadsheet_safe_prefixes_only_formula_text():
-    from scoring.exports import spreadsheet_safe
+    from api.exports import spreadsheet_safe
 
     assert spreadsheet_safe("=1+1") == "'=1+1" and spreadsheet_safe("-2") == "'-2"
     assert spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)" and spreadsheet_safe("Recife") == "Recife"
