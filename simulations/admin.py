@@ -12,10 +12,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from api.exports import csv_rows
+from backoffice.admin import ReadOnlyAdmin
+from backoffice.display import key_value_table, probability_text
 from ml.simulation import LIMITS
 from ml.simulation_plots import CHART_NAMES
-from scoring.admin import ReadOnlyAdmin, probability_text
-from scoring.admin_html import key_value_table
 from scoring.selectors import points_scale
 from scoring.services.files import NoActiveModelError
 from simulations.forms import CUT_OFF_FIELDS, DATA_FIELDS, ECONOMICS_FIELDS, SimulationStartForm

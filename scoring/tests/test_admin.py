@@ -158,7 +158,7 @@ def test_model_version_figures_are_served_by_role_only(staff_client, trained_ver
 
 
 def test_hyperparameters_kept_as_python_reprs_are_shown_in_words():
-    from scoring.admin_html import key_value_table, plain
+    from backoffice.display import key_value_table, plain
 
     assert plain("('AGE', 'PAYMENT_DAY')") == "AGE, PAYMENT_DAY"
     assert plain("StratifiedKFold(n_splits=5, random_state=42, shuffle=True)") == "StratifiedKFold (see the artifact)"
