@@ -24,6 +24,7 @@ from backoffice.admin import ReadOnlyAdmin
 from backoffice.display import KEY_LABELS, key_value_table, plain, probability_text
 from ml import drift, schema
 from ml.data import DataFormatError
+from ml.scorecard import APPROVE, DECLINE
 from scoring import admin_html
 from scoring.models import (
     Applicant,
@@ -859,10 +860,10 @@ def comparison_context(report: ChallengerComparison) -> dict[str, Any]:
                 decision,
                 *(
                     {**cells[(decision, other)], "share_text": _number(cells[(decision, other)]["share"], 3)}
-                    for other in ("approve", "decline")
+                    for other in (APPROVE, DECLINE)
                 ),
             )
-            for decision in ("approve", "decline")
+            for decision in (APPROVE, DECLINE)
         ],
         "text": {
             "agreement": _number(comparison.agreement_rate, 3),

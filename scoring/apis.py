@@ -17,6 +17,7 @@ from api.lookups import VERSION_PATTERN, visible_or_404
 from api.pagination import page_serializer, paginated_response
 from api.parsers import JSONParser
 from api.responses import COMMON, INVALID, NO_PAGE, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, error, not_found
+from ml.scorecard import APPROVE, DECLINE
 from scoring.models import ModelVersion, ScoreRequest
 from scoring.selectors import model_version_list, score_request_list
 from scoring.serializers import ApplicantInputSerializer
@@ -122,7 +123,7 @@ class ScoreRequestCreateApi(APIView):
 
 class ScoreRequestListApi(APIView):
     class FilterSerializer(serializers.Serializer):
-        decision = serializers.ChoiceField(choices=["approve", "decline"], required=False)
+        decision = serializers.ChoiceField(choices=[APPROVE, DECLINE], required=False)
         model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False)
         status = serializers.ChoiceField(choices=ScoreRequest.Status.choices, required=False)
         created_after = serializers.DateTimeField(required=False)

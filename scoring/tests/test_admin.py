@@ -6,6 +6,7 @@ from html import unescape
 import pytest
 from django.contrib.auth.models import User
 
+from ml.scorecard import APPROVE
 from scoring.models import ModelVersion, ScoreRequest
 from scoring.tests.factories import applicant_inputs, final_score_requests
 
@@ -78,7 +79,7 @@ def test_scoring_follows_the_newly_activated_version(active_version):
     model_version_activate(model_version=other)
     after = final_score_requests(other, 1)[0]
     assert before.model_version == active_version and after.model_version == other
-    assert after.threshold == 0.99 and after.decision == "approve"
+    assert after.threshold == 0.99 and after.decision == APPROVE
 
 
 def test_dashboard_shows_the_figures(staff_client, active_version):
@@ -213,7 +214,7 @@ def _done_requests(version: ModelVersion, scores: list[int]) -> None:
             status="done",
             score=score,
             probability_bad=0.2,
-            decision="approve",
+            decision=APPROVE,
             model_version=version,
             input_snapshot={},
         )
