@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 from rest_framework.authtoken.admin import TokenAdmin
 
 from ml import drift, schema
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from scoring import admin_html
 from scoring.exports import csv_rows
 from scoring.models import (

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows
 from scoring.models import BatchJob

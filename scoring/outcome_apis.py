@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from ml import outcomes as outcome_file
 from ml import schema
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from scoring.apis import _COMMON, _INVALID, UNSUPPORTED, ErrorSerializer, visible_or_404
 from scoring.batch_apis import _CSV, _csv_response, _JSONErrorsOnly
 from scoring.models import ModelVersion, OutcomeUpload

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from ml.simulation import LIMITS, Economics
 from scoring.apis import UNSUPPORTED, VERSION_PATTERN, ErrorSerializer, visible_or_404
 from scoring.exports import csv_rows

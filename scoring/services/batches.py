@@ -33,7 +33,6 @@ from ml import schema
 from ml.batch import (
     ChunkSpan,
     IndexLimits,
-    Layout,
     LineIndex,
     index_lines,
     inspect_head,
@@ -41,7 +40,7 @@ from ml.batch import (
     read_head,
     read_span,
 )
-from ml.data import DataFormatError, RowProblem
+from ml.file_formats import DataFormatError, Layout, RowProblem
 from ml.predict import most_important, score_and_explain_applications
 from ml.registry import ArtifactUnusableError
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError, ModelVersion

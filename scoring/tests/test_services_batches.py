@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from ml import schema
-from ml.data import DataFormatError, parse_applications
+from ml.data import parse_applications
+from ml.file_formats import DataFormatError
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
 from scoring.selectors import batch_result_rows
 from scoring.services import batches

@@ -11,7 +11,8 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from ml.data import DataFormatError, iter_bytes, load_applications
+from ml.data import iter_bytes, load_applications
+from ml.file_formats import DataFormatError
 from ml.progress import progress_bar
 from scoring.exports import csv_rows
 from scoring.models import BatchJob
