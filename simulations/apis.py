@@ -117,6 +117,7 @@ class SimulationUploadSerializer(SimulationParametersSerializer):
     ``{}``, runs on the model's holdout rows)."""
 
     file = serializers.FileField(
+        allow_empty_file=True,  # an empty file is refused by the file reader, in the words every upload gets
         help_text="A labelled file of applications: the original PAKDD format (TAB, no header, latin-1) or CSV "
         "with a header row, either optionally gzip-compressed. To use the model's holdout rows, send JSON instead",
         error_messages={
