@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ml import schema
+from ml.values import is_missing
 
 # -- feature groups --------------------------------------------------------------------------------
 
@@ -132,11 +133,6 @@ def normalize_text(value: str) -> str | None:
     ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
     cleaned = _NOT_ALNUM.sub(" ", ascii_text.upper()).strip()
     return cleaned or None
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN or pd.NA (``value != value`` is the cheap NaN test)."""
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _objects(values: Any) -> np.ndarray:
