@@ -84,7 +84,7 @@ def approved_reference(
         kept &= probability < np.median(probability[kept])
     candidates = frame[probability < threshold] if (probability < threshold).any() else frame
     rows = [
-        {name: json_value(value) for name, value in row.items()}
+        {str(name): json_value(value) for name, value in row.items()}
         for row in candidates[[c for c in schema.FEATURE_NAMES if c in frame.columns]].to_dict("records")
     ]
     risks = [float(score(row)) for row in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from ml import schema
 from ml.values import is_missing, same
@@ -32,7 +33,14 @@ def _yes_no(yes: str, no: str, codes: tuple[str, str] = ("Y", "N")) -> dict[str,
 
 
 _FLAG01 = ("1", "0")
-_FEWER_MORE = {"lower": "fewer than", "higher": "more than"}
+
+
+class _Directions(TypedDict):
+    lower: str
+    higher: str
+
+
+_FEWER_MORE: _Directions = {"lower": "fewer than", "higher": "more than"}
 
 WORDING: dict[str, Wording] = {
     "CLERK_TYPE": Wording("clerk type", "Clerk type {value} (reference {reference})"),
