@@ -28,6 +28,7 @@ CSV_FORMAT = "csv"
 GZIP_MAGIC = b"\x1f\x8b"
 SHAPE_SAMPLE = 200  # first rows whose field counts decide whether the separator is wrong
 _BINARY_BYTES = (*range(0, 9), 11, *range(14, 32), 127)
+_FIRST_LINE = re.compile(r"^ *[^ \n].*$", re.MULTILINE)  # the first line that is not blank
 
 EMPTY = "the file is empty"
 HEADER_ONLY = "the file has a header but no applications"
@@ -316,33 +317,46 @@ def parse_table(text: str, *, compressed: bool = False) -> RawTable:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise DataFormatError(EMPTY)
-    first_number, first_line = next((i + 1, s) for i, s in enumerate(text.split("\n")) if s.strip(" "))
-    layout = replace(layout_of(first_line, first_number), compressed=compressed)
+    first = _FIRST_LINE.search(text)
+    assert first is not None  # the text is not blank
+    layout = replace(layout_of(first.group(), text.count("\n", 0, first.start()) + 1), compressed=compressed)
     if layout.file_format == CSV_FORMAT:
-        records, lines = _csv_records(text, layout.separator)
+        frame, counts, lines = _csv_rows(text, layout)
     else:
-        records, lines = _original_records(text)
-    records, lines = records[layout.header_lines :], lines[layout.header_lines :]
-    if not records:
+        frame, counts, lines = _original_rows(text, layout)
+    if not len(lines):
         raise DataFormatError(HEADER_ONLY)
-    counts = [len(record) for record in records]
-    check_shape(counts, lines, layout)
+    check_shape(counts.tolist(), lines.tolist(), layout)
     width = len(layout.names)
-    problems = [
-        RowProblem(n, "", column_count_problem(width, c)) for n, c in zip(lines, counts, strict=True) if c != width
-    ]
-    good = [i for i, c in enumerate(counts) if c == width]
-    frame = pd.DataFrame([records[i] for i in good], columns=list(layout.names), dtype=object)
+    wrong = np.flatnonzero(counts != width)
+    problems = [RowProblem(int(lines[i]), "", column_count_problem(width, int(counts[i]))) for i in wrong]
     frame = frame[[n for n in (*schema.INPUT_NAMES, schema.LABEL) if n in frame.columns]]
     frame = frame.apply(lambda s: s.str.strip()) if len(frame) else frame
-    return RawTable(frame, layout, np.array([lines[i] for i in good], dtype=np.int64), problems)
+    return RawTable(frame, layout, lines[counts == width], problems)
 
 
-def _original_records(text: str) -> tuple[list[list[str]], list[int]]:
-    """TAB-separated, no header, no quoting: every non-blank line is one application."""
+def _original_rows(text: str, layout: Layout) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """TAB-separated, no header, no quoting: every non-blank line is one application.
+
+    The rows with the layout's number of fields as a frame; the field count and line of every row.
+    """
     all_lines = pd.Series(text.split("\n"), dtype=object)
     rows = all_lines[all_lines.str.strip(" ") != ""]
-    return rows.str.split("\t").tolist(), (rows.index.to_numpy() + 1).tolist()
+    counts = (rows.str.count("\t") + 1).to_numpy()
+    good = rows[counts == len(layout.names)]
+    frame = good.str.split("\t", expand=True).reset_index(drop=True) if len(good) else pd.DataFrame()
+    frame.columns = list(layout.names) if len(good) else frame.columns
+    return frame, counts, rows.index.to_numpy(dtype=np.int64) + 1
+
+
+def _csv_rows(text: str, layout: Layout) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """As :func:`_original_rows`, for CSV: the records after the header."""
+    records, lines = _csv_records(text, layout.separator)
+    records, lines = records[layout.header_lines :], lines[layout.header_lines :]
+    counts = np.array([len(record) for record in records], dtype=np.int64)
+    width = len(layout.names)
+    good = [record for record in records if len(record) == width]
+    return pd.DataFrame(good, columns=list(layout.names), dtype=object), counts, np.array(lines, dtype=np.int64)
 
 
 def _csv_records(text: str, separator: str) -> tuple[list[list[str]], list[int]]:
