@@ -1,8 +1,8 @@
 """Large files in pieces: inspect a file's head once, index its lines, parse and score chunks of lines.
 
-A bulk job never holds a whole file in memory. :func:`inspect_head` checks the structure (format,
-separator, header, the shape of the first rows) from the first few kilobytes, so a wrong file is
-refused at once. :func:`index_lines` streams the file (gzip undone on the way, within
+A bulk job never holds a whole file in memory. :func:`inspect_head` reads the first few hundred
+kilobytes as :mod:`ml.file_formats` reads any file (encoding, format, separator, header, the shape of
+the first rows), so a wrong file is refused at once and in the words every reader uses. :func:`index_lines` streams the file (gzip undone on the way, within
 :class:`IndexLimits`) and records where every chunk of ``chunk_rows`` rows starts. :func:`parse_chunk`
 turns one chunk's text into typed applications and a list of row problems: a bad row never fails
 the chunk.
@@ -59,10 +59,10 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> tuple[bytes, bool]:
 def inspect_head(head: bytes, *, compressed: bool = False, complete: bool | None = None) -> Layout:
     """The layout of a file from its first bytes; DataFormatError saying what is wrong otherwise.
 
-    The head is read as a whole file is (:func:`ml.file_formats.parse_table`), so a file is refused
-    here exactly when, and in the words that, a whole-file reader refuses it. Unless ``complete``
-    (by default: the head is shorter than ``HEAD_BYTES``), the head may end inside a line, which is
-    left out.
+    The head is read as a whole file is (:func:`ml.file_formats.parse_table`): whatever the head
+    holds, it is refused here when, and in the words that, a whole-file reader refuses it. (A
+    quoting error beyond the head is a row problem of its chunk instead.) Unless ``complete`` (by
+    default: the head is shorter than ``HEAD_BYTES``), the head may end inside a line, which is left out.
     """
     check_text(head)
     text = decode_text(head)
