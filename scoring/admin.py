@@ -23,7 +23,7 @@ from api.exports import csv_rows
 from backoffice.admin import ReadOnlyAdmin
 from backoffice.display import KEY_LABELS, key_value_table, plain, probability_text
 from ml import drift, schema
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from ml.scorecard import APPROVE, DECLINE
 from scoring import admin_html
 from scoring.models import (

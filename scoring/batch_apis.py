@@ -18,7 +18,7 @@ from api.lookups import visible_or_404
 from api.openapi import UPLOAD_ENCODING
 from api.pagination import page_serializer, paginated_response
 from api.responses import COMMON, CSV, INVALID, NO_PAGE, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, error, not_found
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from scoring.models import BatchJob
 from scoring.selectors import (
     ERROR_CSV_HEADER,

@@ -23,7 +23,7 @@ from api.pagination import page_serializer, paginated_response
 from api.responses import COMMON, CSV, INVALID, NO_PAGE, UNSUPPORTED, error, not_found
 from ml import outcomes as outcome_file
 from ml import schema
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from scoring.models import ModelVersion, OutcomeUpload
 from scoring.selectors import LISTED_CSV_HEADER, outcome_listed_rows, outcome_upload_list
 from scoring.services.batch_files import UploadTooLargeError

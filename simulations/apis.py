@@ -22,7 +22,7 @@ from api.openapi import UPLOAD_ENCODING
 from api.pagination import page_serializer, paginated_response
 from api.parsers import JSONParser
 from api.responses import COMMON, INVALID, NO_PAGE, UNSUPPORTED, error, not_found
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from ml.simulation import LIMITS, Economics
 from scoring.model_registry import NoActiveModelError
 from scoring.models import ModelVersion
@@ -113,6 +113,7 @@ class SimulationUploadSerializer(SimulationParametersSerializer):
     ``{}``, runs on the model's holdout rows)."""
 
     file = serializers.FileField(
+        allow_empty_file=True,  # an empty file is refused by the file reader, in the words every upload gets
         help_text="A labelled file of applications: the original PAKDD format (TAB, no header, latin-1) or CSV "
         "with a header row, either optionally gzip-compressed. To use the model's holdout rows, send JSON instead",
         error_messages={

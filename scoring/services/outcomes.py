@@ -38,7 +38,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ml import outcomes as outcome_file
-from ml.data import decode
+from ml.file_formats import decode
 from ml.outcomes import AMBIGUOUS, INVALID, UNKNOWN, DecisionRef, ListedRow, OutcomeRow, Recorded
 from ml.performance import realised_performance
 from ml.scorecard import APPROVE

@@ -9,7 +9,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from ml.data import DataFormatError, to_original_format
+from ml.data import to_original_format
+from ml.file_formats import DataFormatError
 from ml.sample import synthetic_applications
 from ml.scorecard import APPROVE, DECLINE
 from scoring.management.commands.challenger import comparison_lines

@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from api.exports import csv_rows
-from ml.data import DataFormatError, iter_bytes, load_applications
+from ml.data import iter_bytes, load_applications
+from ml.file_formats import DataFormatError
 from ml.progress import progress_bar
 from scoring.model_registry import NoActiveModelError
 from scoring.models import BatchJob
