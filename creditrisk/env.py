@@ -1,7 +1,7 @@
 """One small typed reader for settings from the environment.
 
 A value that does not parse stops start-up with the variable's name, rather than running with a
-surprise: ``DEBUG=yes`` is refused, not read as true. ``NAME_FILE`` holds a secret's path
+surprise: ``DEBUG=yes`` or ``DEBUG=1`` is refused, not read as true. ``NAME_FILE`` holds a secret's path
 (Docker and Kubernetes secrets) and wins over ``NAME``.
 """
 
@@ -41,9 +41,9 @@ def boolean(name: str, default: bool) -> bool:
     value = _raw(name)
     if value is None or value == "":
         return default
-    if value.lower() in ("true", "1"):
+    if value.lower() == "true":
         return True
-    if value.lower() in ("false", "0"):
+    if value.lower() == "false":
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 

@@ -1,8 +1,8 @@
 """Large files in pieces: inspect a file's head once, index its lines, parse and score chunks of lines.
 
-A bulk job never holds a whole file in memory. :func:`inspect_head` checks the structure (format,
-separator, header, the shape of the first rows) from the first few kilobytes, so a wrong file is
-refused at once. :func:`index_lines` streams the file (gzip undone on the way, within
+A bulk job never holds a whole file in memory. :func:`inspect_head` reads the first few hundred
+kilobytes as :mod:`ml.file_formats` reads any file (encoding, format, separator, header, the shape of
+the first rows), so a wrong file is refused at once and in the words every reader uses. :func:`index_lines` streams the file (gzip undone on the way, within
 :class:`IndexLimits`) and records where every chunk of ``chunk_rows`` rows starts. :func:`parse_chunk`
 turns one chunk's text into typed applications and a list of row problems: a bad row never fails
 the chunk.
@@ -10,74 +10,37 @@ the chunk.
 
 from __future__ import annotations
 
-import codecs
 import csv
-import gzip
 import hashlib
 import io
 import math
 import re
-import zlib
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
-from ml import schema
-from ml.data import (
-    _GZIP_MAGIC,
-    CSV_FORMAT,
-    ORIGINAL_FORMAT,
+from ml.data import validate
+from ml.file_formats import (
+    EMPTY,
+    HEADER_ONLY,
     DataFormatError,
+    GunzipReader,
+    Layout,
     RowProblem,
-    _canonical_header,
-    decode,
-    detect_format,
-    validate,
+    check_text,
+    column_count_problem,
+    decode_text,
+    is_gzip,
+    parse_table,
 )
 
 HEAD_BYTES = 256 * 1024  # enough for a header and a few hundred rows
-_SHAPE_SAMPLE = 200  # rows of the head checked for their number of fields
 _READ_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How a file's lines are to be read: found once from its head, used for every chunk."""
-
-    file_format: str  # ORIGINAL_FORMAT or CSV_FORMAT
-    separator: str
-    names: tuple[str, ...]  # the schema's column names, in the file's order
-    compressed: bool
-
-    @property
-    def header_lines(self) -> int:
-        return 1 if self.file_format == CSV_FORMAT else 0
-
-    @property
-    def has_label(self) -> bool:
-        return schema.LABEL in self.names
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "file_format": self.file_format,
-            "separator": self.separator,
-            "names": list(self.names),
-            "compressed": self.compressed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Layout:
-        return cls(
-            str(data["file_format"]),
-            str(data["separator"]),
-            tuple(data["names"]),  # type: ignore[arg-type]
-            bool(data["compressed"]),
-        )
 
 
 # -- the head ----------------------------------------------------------------------------------------
@@ -86,74 +49,26 @@ class Layout:
 def read_head(path: Path, size: int = HEAD_BYTES) -> tuple[bytes, bool]:
     """Up to ``size`` bytes of the file's content (decompressed when it is gzip) and whether it was."""
     with path.open("rb") as raw:
-        compressed = raw.read(2) == _GZIP_MAGIC
+        compressed = is_gzip(raw.read(2))
         raw.seek(0)
         if not compressed:
             return raw.read(size), False
-        try:
-            with gzip.GzipFile(fileobj=raw) as unpacked:
-                return unpacked.read(size), True
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
+        return io.BufferedReader(GunzipReader(raw)).read(size), True
 
 
-def decode_chunk(data: bytes) -> str:
-    """As :func:`ml.data.decode` reads a file (UTF-8, else Windows-1252, else latin-1), never refusing:
-    a chunk's odd bytes become row problems, not a failed chunk."""
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+def inspect_head(head: bytes, *, compressed: bool = False, complete: bool | None = None) -> Layout:
+    """The layout of a file from its first bytes; DataFormatError saying what is wrong otherwise.
 
-
-def inspect_head(head: bytes, *, compressed: bool = False) -> Layout:
-    """The layout of a file from its first bytes; DataFormatError saying what is wrong otherwise."""
-    decode(head)  # the whole-file checks: UTF-16, NUL bytes, binary content
-    lines = [line for line in decode_chunk(head).splitlines() if line.strip()]
-    if not lines:
-        raise DataFormatError("the file is empty")
-    layout = _layout(lines[0], compressed)
-    sample = lines[layout.header_lines : layout.header_lines + _SHAPE_SAMPLE]
-    if len(lines) < 2 and layout.header_lines:
-        raise DataFormatError("the file has a header but no applications")
-    if len(sample) > 1:
-        sample = sample[:-1]  # the head may end in the middle of a line
-    counts = np.array([_field_count(line, layout) for line in sample])
-    wrong = np.flatnonzero(counts != len(layout.names))
-    if len(wrong) * 2 > len(sample):
-        first = int(wrong[0])
-        raise DataFormatError(
-            f"line {first + 1 + layout.header_lines}: expected {len(layout.names)} columns separated by "
-            f"{_separator_name(layout.separator)}, found {counts[first]}; most of the first rows have the "
-            "wrong number of columns"
-        )
-    return layout
-
-
-def _layout(first_line: str, compressed: bool) -> Layout:
-    if detect_format(first_line) == CSV_FORMAT:
-        separator = next((s for s in ("\t", ",", ";") if s in first_line), ",")
-        if separator == ";":
-            raise DataFormatError("line 1 (header): columns are separated by semicolons; use commas or TABs")
-        header = [h.strip().strip('"').upper() for h in next(csv.reader([first_line], delimiter=separator))]
-        return Layout(CSV_FORMAT, separator, tuple(_canonical_header(header)), compressed)
-    fields = first_line.rstrip("\r").split("\t")
-    n_inputs = len(schema.INPUT_NAMES)
-    if len(fields) not in (n_inputs, n_inputs + 1):
-        raise DataFormatError(
-            f"line 1: expected {n_inputs} TAB-separated columns (or {n_inputs + 1} with the label), "
-            f"found {len(fields)}; a CSV file needs a header row starting with {schema.ID_COLUMN}"
-        )
-    names = (*schema.INPUT_NAMES, *([schema.LABEL] if len(fields) > n_inputs else []))
-    return Layout(ORIGINAL_FORMAT, "\t", names, compressed)
-
-
-def _separator_name(separator: str) -> str:
-    return {"\t": "TABs", ",": "commas"}.get(separator, repr(separator))
+    The head is read as a whole file is (:func:`ml.file_formats.parse_table`): whatever the head
+    holds, it is refused here when, and in the words that, a whole-file reader refuses it. (A
+    quoting error beyond the head is a row problem of its chunk instead.) Unless ``complete`` (by
+    default: the head is shorter than ``HEAD_BYTES``), the head may end inside a line, which is left out.
+    """
+    check_text(head)
+    text = decode_text(head)
+    if not (len(head) < HEAD_BYTES if complete is None else complete):
+        text = text[: text.rfind("\n") + 1] or text
+    return replace(parse_table(text).layout, compressed=compressed)
 
 
 def _field_count(line: str, layout: Layout) -> int:
@@ -248,18 +163,15 @@ def index_lines(
         hashing = _HashingReader(raw)
         stream: BinaryIO = io.BufferedReader(hashing, _READ_BYTES)
         if layout.compressed:
-            stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
+            stream = io.BufferedReader(GunzipReader(stream, _READ_BYTES), _READ_BYTES)
         with plain_copy.open("wb") if plain_copy else _NoCopy() as copy:
-            try:
-                rows = _rows(stream, copy, layout, limits or IndexLimits(), check)
-            except (EOFError, OSError, zlib.error) as exc:
-                raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
+            rows = _rows(stream, copy, layout, limits or IndexLimits(), check)
         while hashing.read(_READ_BYTES):  # anything gzip left unread still counts in the checksum
             pass
     index.sha256 = hashing.digest.hexdigest()
     index.rows = len(rows.starts)
     if index.rows == 0:
-        raise DataFormatError("the file has no applications")
+        raise DataFormatError(HEADER_ONLY if layout.header_lines else EMPTY)
     size = chunk_rows(index.rows) if callable(chunk_rows) else chunk_rows
     index.chunks = rows.spans(max(size, 1))
     return index
@@ -356,7 +268,7 @@ def _rows(
 def read_span(path: Path, span: ChunkSpan) -> str:
     with path.open("rb") as handle:
         handle.seek(span.byte_start)
-        return decode_chunk(handle.read(span.byte_end - span.byte_start))
+        return decode_text(handle.read(span.byte_end - span.byte_start))
 
 
 # -- parsing one chunk -------------------------------------------------------------------------------
@@ -378,7 +290,7 @@ def parse_chunk(text: str, first_line: int, layout: Layout) -> ParsedChunk:
     lines, numbers = lines[keep], numbers[keep]
     raw, shape_ok = _split_fields(lines, layout)
     problems = [
-        RowProblem(int(n), "", f"expected {len(layout.names)} columns, found {count}")
+        RowProblem(int(n), "", column_count_problem(len(layout.names), count))
         for n, count in zip(numbers[~shape_ok], _counts(lines[~shape_ok], layout), strict=True)
     ]
     typed, found, bad = validate(raw, header_lines=0, max_problems=None)

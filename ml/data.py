@@ -1,19 +1,15 @@
-"""Reading application files: the original PAKDD format and CSV with a header, local or on S3.
+"""Loading application files, local or on S3: their values checked against :mod:`ml.schema`.
 
-The original format is TAB-separated with no header, latin-1, CRLF line ends, and ``NULL`` or a
-single blank for a missing value. A CSV file carries a header row with the schema's column names.
-Either may be gzip-compressed. Every value is checked against :mod:`ml.schema`; a problem is
-reported with its line number, column and reason, never as a traceback.
+The formats themselves (the original PAKDD one and CSV with a header, either gzip-compressed) are
+read by :mod:`ml.file_formats`; this module fetches the bytes, checks every value, and reports a
+problem with its line number, column and reason, never as a traceback.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import os
 import re
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,37 +20,11 @@ import numpy as np
 import pandas as pd
 
 from ml import schema
+from ml.file_formats import ORIGINAL_FORMAT, DataFormatError, RowProblem, decode, parse_table
 from ml.schema import Column, Kind
 
-ORIGINAL_FORMAT = "pakdd"
-CSV_FORMAT = "csv"
 MAX_PROBLEMS_KEPT = 1000
-_GZIP_MAGIC = b"\x1f\x8b"
-_BINARY_BYTES = (*range(0, 9), 11, *range(14, 32), 127)
 _CONTROL = re.compile(schema.CONTROL_CHARACTERS)
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    line: int  # line number in the file, 1-based, header included
-    column: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.problem}"
-
-
-class DataFormatError(ValueError):
-    """The file cannot be read as applications; the message says where and why."""
-
-    def __init__(self, message: str, problems: list[RowProblem] | None = None, problem_count: int = 0):
-        self.problems = problems or []
-        self.problem_count = problem_count or len(self.problems)
-        if self.problems:
-            shown = "\n".join(f"  {p}" for p in self.problems[:10])
-            more = self.problem_count - min(10, len(self.problems))
-            message = f"{message}\n{shown}" + (f"\n  ... and {more} more" if more > 0 else "")
-        super().__init__(message)
 
 
 @dataclass
@@ -135,194 +105,6 @@ def _s3_errors(uri: str) -> Iterator[None]:
         raise DataFormatError(f"cannot read {uri}: {exc.response['Error'].get('Message', exc)}") from exc
     except BotoCoreError as exc:
         raise DataFormatError(f"cannot read {uri}: {exc}") from exc
-
-
-def decode(data: bytes, *, max_size: int | None = None) -> str:
-    """Text of a file: gzip undone, UTF-8 where it is valid, else Windows-1252, else latin-1 as the original.
-
-    ``max_size`` bounds the bytes after decompression, so a small upload cannot expand into gigabytes.
-    Windows-1252 is latin-1 with printable characters in place of control codes 0x80-0x9F; the
-    original files hold none of those bytes, so they read the same either way.
-    """
-    if data[:2] == _GZIP_MAGIC:
-        data = _gunzip(data, max_size)
-    elif max_size is not None and len(data) > max_size:
-        raise DataFormatError(f"the file is larger than {max_size:,} bytes")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataFormatError("wrong encoding: the file is UTF-16 (Unicode text); save it as UTF-8 or latin-1 text")
-    if b"\x00" in data:
-        raise DataFormatError(
-            "wrong encoding: the file holds NUL bytes, so it is binary or UTF-16; expected latin-1 or UTF-8 text"
-        )
-    if _looks_binary(data[:65536]):
-        raise DataFormatError("the file is not text (it looks binary); expected latin-1 or UTF-8 text")
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]  # Excel's "CSV UTF-8" starts with one
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def _looks_binary(head: bytes) -> bool:
-    """More than 1% control bytes other than TAB, line ends and form feed: no text file has that many."""
-    controls = sum(head.count(bytes([code])) for code in _BINARY_BYTES)
-    return controls > len(head) / 100
-
-
-def _gunzip(data: bytes, max_size: int | None) -> bytes:
-    """Every member of a gzip file, stopping as soon as the output passes ``max_size``."""
-    output = bytearray()
-    while data:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: gzip header and trailer
-        try:
-            limit = 0 if max_size is None else max_size + 1 - len(output)
-            output += inflater.decompress(data, limit)
-        except zlib.error as exc:
-            raise DataFormatError(f"the gzip file is truncated or corrupt ({exc})") from exc
-        if max_size is not None and len(output) > max_size:
-            raise DataFormatError(f"the file is larger than {max_size:,} bytes once decompressed")
-        if not inflater.eof:
-            raise DataFormatError("the gzip file is truncated or corrupt (it ends before its end marker)")
-        data = inflater.unused_data.lstrip(b"\x00")  # gzip allows zero padding after a member
-    return bytes(output)
-
-
-# -- parsing -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """Values as stripped strings under the schema's names, with the file line each row starts on."""
-
-    frame: pd.DataFrame
-    file_format: str
-    lines: np.ndarray
-
-
-def detect_format(first_line: str) -> str:
-    first_field = re.split(r"[,\t;]", first_line, maxsplit=1)[0].strip().strip('"').upper()
-    return CSV_FORMAT if first_field == schema.ID_COLUMN else ORIGINAL_FORMAT
-
-
-def parse_table(text: str) -> RawTable:
-    """Structure checked (columns, field counts, quoting), values not yet."""
-    # One line end from here on (CRLF, LF or a lone CR as old Mac exports), so line numbers are an editor's.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise DataFormatError("the file is empty")
-    first_line = text.split("\n", 1)[0]
-    file_format = detect_format(first_line)
-    rows, lines = _parse_csv(text, first_line) if file_format == CSV_FORMAT else _parse_original(text)
-    if rows.empty:
-        raise DataFormatError("the file has a header but no applications")
-    return RawTable(rows.apply(lambda s: s.str.strip()), file_format, lines)
-
-
-def parse_text(text: str) -> tuple[pd.DataFrame, str]:
-    """All values as stripped strings under the schema's names; structure checked, values not yet."""
-    table = parse_table(text)
-    return table.frame, table.file_format
-
-
-def _parse_original(text: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """TAB-separated, no header, no quoting: every non-blank line is one application."""
-    all_lines = pd.Series(text.split("\n"), dtype=object)
-    rows = all_lines[all_lines.str.strip(" ") != ""]
-    counts = (rows.str.count("\t") + 1).to_numpy()
-    n_inputs = len(schema.INPUT_NAMES)
-    if counts[0] not in (n_inputs, n_inputs + 1):
-        raise DataFormatError(
-            f"line {rows.index[0] + 1}: expected {n_inputs} TAB-separated columns (or {n_inputs + 1} with the label), "
-            f"found {counts[0]}{_separator_hint(rows.iloc[0])}; a CSV file needs a header row starting with "
-            f"{schema.ID_COLUMN}"
-        )
-    names = list(schema.INPUT_NAMES) + ([schema.LABEL] if counts[0] > n_inputs else [])
-    wrong = np.flatnonzero(counts != len(names))
-    if len(wrong):
-        raise DataFormatError(
-            f"line {rows.index[wrong[0]] + 1}: expected {len(names)} columns, found {counts[wrong[0]]}"
-        )
-    frame = rows.str.split("\t", expand=True).reset_index(drop=True)
-    frame.columns = names
-    return frame, rows.index.to_numpy() + 1
-
-
-def _separator_hint(line: str) -> str:
-    for name, separator in (("semicolons", ";"), ("commas", ",")):
-        if line.count(separator) >= len(schema.INPUT_NAMES) - 1:
-            return f" (the line seems separated by {name})"
-    return ""
-
-
-def _parse_csv(text: str, first_line: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """CSV with a header row, comma or TAB separated, quoted as spreadsheets write it."""
-    separator = "\t" if "\t" in first_line else ","
-    if separator == "," and first_line.count(";") > first_line.count(","):
-        raise DataFormatError(
-            "line 1 (header): the columns are separated by semicolons; "
-            "save the file as CSV with commas, or TAB-separated"
-        )
-    records, lines = _csv_records(text, separator)
-    names = _canonical_header([h.strip().upper() for h in records[0]])
-    wrong = next((i for i, record in enumerate(records) if len(record) != len(names)), None)
-    if wrong is not None:
-        raise DataFormatError(f"line {lines[wrong]}: expected {len(names)} columns, found {len(records[wrong])}")
-    frame = pd.DataFrame(records[1:], columns=names, dtype=object)
-    frame = frame[[n for n in (*schema.INPUT_NAMES, schema.LABEL) if n in frame.columns]]
-    return frame, np.array(lines[1:], dtype=np.int64)
-
-
-def _csv_records(text: str, separator: str) -> tuple[list[list[str]], list[int]]:
-    """Non-blank records and the line each starts on (a quoted value may span lines)."""
-    reader = csv.reader(io.StringIO(text), delimiter=separator, strict=True)
-    records: list[list[str]] = []
-    lines: list[int] = []
-    start = 1
-    try:
-        for record in reader:
-            if any(value.strip() for value in record) or len(record) > 1:
-                records.append(record)
-                lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataFormatError(f"line {start}: {_csv_problem(str(exc))}") from exc
-    return records, lines
-
-
-def _csv_problem(message: str) -> str:
-    if "field larger than field limit" in message:
-        return "a value is longer than 131,072 characters (is a quote left open?)"
-    if "unexpected end of data" in message:
-        return "a quoted value is never closed"
-    if "expected after" in message:
-        return "a quote inside a value: quote the whole value and double the quotes inside it"
-    return f"not readable as CSV ({message})"
-
-
-def _canonical_header(header: list[str]) -> list[str]:
-    names: list[str] = []
-    for name in header:
-        if name in schema.LABEL_ALIASES:
-            name = schema.LABEL
-        elif name == "EDUCATION_LEVEL" and "EDUCATION_LEVEL" in names:
-            name = "MATE_EDUCATION_LEVEL"  # the original list names column 44 EDUCATION_LEVEL too
-        names.append(name)
-    unknown = [n for n in names if n not in schema.COLUMNS_BY_NAME]
-    missing = [n for n in schema.INPUT_NAMES if n not in names]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    problems = []
-    if unknown:
-        problems.append(f"unknown columns: {', '.join(unknown[:10])}" + (" ..." if len(unknown) > 10 else ""))
-    if missing:
-        problems.append(f"missing columns: {', '.join(missing)}")
-    if duplicated:
-        problems.append(f"repeated columns: {', '.join(duplicated)}")
-    if problems:
-        raise DataFormatError("line 1 (header): " + "; ".join(problems))
-    return names
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -416,16 +198,19 @@ def _shown(value: str) -> str:
 
 
 def parse_applications(text: str, *, require_label: bool = False, strict: bool = True) -> Applications:
-    """Applications in ``text``; with ``strict``, any bad value rejects the whole file."""
+    """Applications in ``text``; with ``strict``, any bad row (value or number of fields) rejects the whole file."""
     table = parse_table(text)
     raw = table.frame
     if require_label and schema.LABEL not in raw.columns:
         raise DataFormatError(f"the file has no label column ({schema.LABEL_ALIASES[0]})")
-    frame, problems, bad = validate(raw, lines=table.lines)
-    bad_count = int(bad.sum())
+    frame, found, bad = validate(raw, lines=table.lines)
+    problems = sorted(table.problems[:MAX_PROBLEMS_KEPT] + found, key=lambda p: p.line)[:MAX_PROBLEMS_KEPT]
+    bad_count = int(bad.sum()) + len(table.problems)
+    rows = len(raw) + len(table.problems)
     if strict and bad_count:
-        raise DataFormatError(f"{bad_count} of {len(raw)} rows have invalid values", problems, bad_count)
-    return Applications(frame[~bad], problems, bad_count, len(raw), table.file_format, table.lines[bad])
+        raise DataFormatError(f"{bad_count} of {rows} rows have invalid values", problems, bad_count)
+    bad_lines = np.sort(np.concatenate([table.lines[bad], np.array([p.line for p in table.problems], dtype=np.int64)]))
+    return Applications(frame[~bad], problems, bad_count, rows, table.file_format, bad_lines)
 
 
 def load_applications(uri: str | os.PathLike[str], *, require_label: bool = False, strict: bool = True) -> Applications:

@@ -25,17 +25,27 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.isotonic import IsotonicRegression
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from ml.features import _FittedColumns, _floats, quantile_codes, quantile_edges
 
 
 def _names(X: Any) -> list[str]:
-    return [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{i}" for i in range(X.shape[1])]
+    if isinstance(X, pd.DataFrame):
+        return [str(c) for c in X.columns]
+    return [f"x{i}" for i in range(np.asarray(X).shape[1])]
 
 
-def _start_fit(estimator: BaseEstimator, X: Any, y: Any) -> tuple[list[str], np.ndarray]:
-    """The feature names and the 0/1 target; records ``classes_`` and the features seen in fit."""
+def _start_fit(estimator: BaseEstimator, X: Any, y: Any, *, allow_nan: bool = False) -> tuple[list[str], np.ndarray]:
+    """The feature names and the 0/1 target; records ``classes_`` and the features seen in fit.
+
+    ``X`` and ``y`` are checked as scikit-learn checks them (dense, two-dimensional, as many rows
+    as labels, finite unless ``allow_nan``; a class label, not a continuous target).
+    """
+    _, y = check_X_y(X, y, accept_sparse=False, ensure_all_finite="allow-nan" if allow_nan else True)
+    check_classification_targets(y)
     names = _names(X)
     estimator.classes_, target = _binary(y)
     estimator.feature_names_in_ = np.asarray(names, dtype=object)
@@ -43,10 +53,24 @@ def _start_fit(estimator: BaseEstimator, X: Any, y: Any) -> tuple[list[str], np.
     return names, target
 
 
+def _matrix(estimator: BaseEstimator, X: Any, *, allow_nan: bool = False) -> np.ndarray:
+    """``X`` to predict on, checked as scikit-learn checks it: dense, 2-D, as many features as in fit."""
+    check_is_fitted(estimator)
+    matrix = check_array(X, accept_sparse=False, dtype=float, ensure_all_finite="allow-nan" if allow_nan else True)
+    if matrix.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {matrix.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return matrix
+
+
 def _binary(y: Any) -> tuple[np.ndarray, np.ndarray]:
     classes, target = np.unique(np.asarray(y), return_inverse=True)
     if len(classes) != 2:
-        raise ValueError(f"a binary target is needed; found {len(classes)} classes")
+        raise ValueError(
+            f"Only binary classification is supported: a binary target is needed; found {len(classes)} classes"
+        )
     return classes, target.astype(float)
 
 
@@ -93,8 +117,14 @@ class MonotoneBoosting(ClassifierMixin, BaseEstimator):
         self.monotone_method = monotone_method
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # good or bad: a binary target only
+        tags.input_tags.allow_nan = True  # LightGBM sends a missing value down a branch of its own
+        return tags
+
     def fit(self, X: Any, y: Any) -> MonotoneBoosting:
-        names, target = _start_fit(self, X, y)
+        names, target = _start_fit(self, X, y, allow_nan=True)
         directions = dict(self.monotone)
         self.monotone_constraints_ = [int(directions.get(name, 0)) for name in names]
         params = {
@@ -124,12 +154,13 @@ class MonotoneBoosting(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "booster_")
-        bad = self.booster_.predict(np.asarray(X, dtype=float), num_threads=1)
+        matrix = _matrix(self, X, allow_nan=True)
+        bad = self.booster_.predict(matrix, num_threads=1)
         return np.column_stack([1 - bad, bad])
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        bad = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[bad.astype(int)]
 
 
 class MonotoneRates(_FittedColumns, TransformerMixin, BaseEstimator):
@@ -226,6 +257,11 @@ class BoundedLogisticRegression(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # good or bad: a binary target only
+        return tags
+
     def fit(self, X: Any, y: Any) -> BoundedLogisticRegression:
         names, target = _start_fit(self, X, y)
         matrix = np.asarray(X, dtype=float)
@@ -255,15 +291,15 @@ class BoundedLogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "coef_")
-        return np.asarray(X, dtype=float) @ self.coef_[0] + self.intercept_[0]
+        return _matrix(self, X) @ self.coef_[0] + self.intercept_[0]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         bad = expit(self.decision_function(X))
         return np.column_stack([1 - bad, bad])
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        bad = self.decision_function(X) > 0
+        return self.classes_[bad.astype(int)]
 
 
 def feature_directions(inputs: Mapping[str, int], derived_from: Mapping[str, Mapping[str, int]]) -> dict[str, int]:

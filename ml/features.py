@@ -38,9 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from ml import schema
+from ml.values import is_missing
 
 # -- feature groups --------------------------------------------------------------------------------
 
@@ -134,11 +136,6 @@ def normalize_text(value: str) -> str | None:
     return cleaned or None
 
 
-def is_missing(value: Any) -> bool:
-    """None, NaN or pd.NA (``value != value`` is the cheap NaN test)."""
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
 def _objects(values: Any) -> np.ndarray:
     """An object array of strings with None for every kind of missing."""
     return np.array([None if is_missing(v) else str(v) for v in values], dtype=object)
@@ -158,16 +155,38 @@ def _as_frame(X: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
 
 
 class _FittedColumns:
-    """Shared bookkeeping for the column-wise encoders below."""
+    """Shared bookkeeping for the column-wise encoders below.
+
+    A DataFrame is taken as it is (its columns by name); any other input is checked as
+    scikit-learn's ``check_array`` checks it (two-dimensional, dense, not empty, no complex
+    numbers), and must have as many columns as in fit. Missing values are values of their own.
+    """
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.allow_nan = True  # a missing value is coded, never refused
+        return tags
 
     def _start_fit(self, X: Any) -> pd.DataFrame:
-        X = _as_frame(X)
+        X = _as_frame(_checked(X))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         return X
 
     def _columns_of(self, X: Any) -> pd.DataFrame:
+        X = _checked(X)
+        if not isinstance(X, pd.DataFrame) and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
         return _as_frame(X, self.feature_names_in_)
+
+
+def _checked(X: Any) -> Any:
+    if isinstance(X, pd.DataFrame):
+        return X
+    return check_array(X, accept_sparse=False, dtype=None, ensure_all_finite=False)
 
 
 # -- the application feature builder ---------------------------------------------------------------
@@ -381,6 +400,11 @@ class KeyCodes(_FittedColumns, TransformerMixin, BaseEstimator):
     target encoder either, falls back to the overall rate.
     """
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # codes and text are what it encodes
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> KeyCodes:
         X = self._start_fit(X)
         self.vocabulary_ = {}
@@ -415,6 +439,11 @@ class FrequencyEncoder(_FittedColumns, TransformerMixin, BaseEstimator):
 
     def __init__(self, log: bool = True) -> None:
         self.log = log
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # codes and text are what it encodes
+        return tags
 
     def fit(self, X: Any, y: Any = None) -> FrequencyEncoder:
         X = self._start_fit(X)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ml import schema
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 
 ID_CLIENT = "ID_CLIENT"
 DECISION_ID = "decision_id"

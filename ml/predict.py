@@ -10,7 +10,7 @@ import pandas as pd
 
 from ml import schema
 from ml.reasons import score_and_explain
-from ml.scorecard import PointsScale, decisions
+from ml.scorecard import DECLINE, PointsScale, decisions
 from ml.scorer import CompiledScorer
 
 
@@ -60,7 +60,7 @@ def score_and_explain_applications(
                 "reasons": pd.Series(dtype=object),
             }
         )
-    declined = (lambda p: decisions(p, threshold) == "decline") if declined_only else None
+    declined = (lambda p: decisions(p, threshold) == DECLINE) if declined_only else None
     probability, explained = score_and_explain(
         scorer, applications, reference, columns=reason_columns, explain_if=declined
     )
@@ -68,7 +68,7 @@ def score_and_explain_applications(
         # A declined row none of the chosen inputs explains is explained from every input: no
         # decline goes out without a reason.
         unexplained = np.flatnonzero(
-            (decisions(probability, threshold) == "decline") & ~np.array([bool(r) for r in explained])
+            (decisions(probability, threshold) == DECLINE) & ~np.array([bool(r) for r in explained])
         )
         if len(unexplained):
             _, again = score_and_explain(scorer, applications.iloc[unexplained], reference)

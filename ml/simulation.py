@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from ml import schema
+from ml.scorecard import APPROVE, DECLINE
 
 INCOME_COLUMN = "PERSONAL_MONTHLY_INCOME"
 FOUR_FIFTHS = 0.8  # the adverse impact ratio below which a group is flagged (the "four-fifths rule")
@@ -562,7 +563,7 @@ def simulation_report(
             schema.ID_COLUMN: scored[schema.ID_COLUMN].to_numpy(),
             "probability_bad": probability,
             "score": scored["score"].to_numpy(),
-            "decision": np.where(approved, "approve", "decline"),
+            "decision": np.where(approved, APPROVE, DECLINE),
             "bad": bad,
             "exposure": exposure,
             "profit": book_outcomes(approved, bad, exposure, economics),

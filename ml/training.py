@@ -32,7 +32,7 @@ from ml import drift, schema
 from ml.candidates import CANDIDATE_NAMES, MONOTONE_INPUTS, make_candidate
 from ml.evaluation import CrossValidation, cross_validate, metrics, permutation_importance
 from ml.progress import progress_bar
-from ml.reasons import approved_reference, reference_applicant
+from ml.reference import approved_reference, reference_applicant
 from ml.scorer import CompiledScorer, compile_pipeline
 from ml.simulation import Economics, ThresholdChoice, threshold_choice_for
 

@@ -8,8 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename, get_user_model
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -20,10 +19,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rest_framework.authtoken.admin import TokenAdmin
 
+from api.exports import csv_rows
+from backoffice.admin import ReadOnlyAdmin
+from backoffice.display import KEY_LABELS, key_value_table, plain, probability_text
 from ml import drift, schema
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
+from ml.scorecard import APPROVE, DECLINE
 from scoring import admin_html
-from scoring.exports import csv_rows
 from scoring.models import (
     Applicant,
     BatchJob,
@@ -45,38 +47,6 @@ from scoring.services.model_versions import model_version_activate
 from scoring.services.outcomes import OutcomesBusyError, model_version_performance, outcome_upload_create
 
 TokenAdmin.raw_id_fields = ["user"]
-
-
-def probability_text(value: float | None) -> str:
-    """A probability as lists show it: three decimals are what a decision turns on."""
-    return "-" if value is None else f"{value:.3f}"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records nobody edits in the admin. Where a page adds one all the same (an upload, a run) or an
-    action changes state (activate, cancel), the user needs the model's own add or change permission,
-    as Django's admin would ask; staff status alone lets a user look, not act."""
-
-    def has_model_permission(self, request: HttpRequest, action: str) -> bool:
-        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}")
-
-    def has_manage_permission(self, request: HttpRequest) -> bool:
-        """For actions that change state (``allowed_permissions = ("manage",)``): the change permission."""
-        return self.has_model_permission(request, "change")
-
-    def add_view_checked(self, request: HttpRequest) -> None:
-        """An add page of its own must still refuse a user without the add permission."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 FIGURE_ROLES = ("roc", "calibration", "importance")  # the PNGs training writes beside the artifact
@@ -168,7 +138,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             "holdout_metrics": "the holdout figures above are",
             **admin_html.METRIC_LABELS,
         }
-        return admin_html.key_value_table(obj.refit, labels)
+        return key_value_table(obj.refit, labels)
 
     @admin.display(description="CV ROC AUC")
     def cv_roc_auc(self, obj: ModelVersion) -> str:
@@ -190,15 +160,15 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="how the cut-off was chosen")
     def threshold_choice_table(self, obj: ModelVersion) -> str:
-        return admin_html.key_value_table(obj.threshold_choice)
+        return key_value_table(obj.threshold_choice)
 
     @admin.display(description="cross-validated")
     def cv_metrics_table(self, obj: ModelVersion) -> str:
-        return admin_html.key_value_table(obj.cv_metrics, admin_html.METRIC_LABELS)
+        return key_value_table(obj.cv_metrics, admin_html.METRIC_LABELS)
 
     @admin.display(description="on the holdout")
     def holdout_metrics_table(self, obj: ModelVersion) -> str:
-        return admin_html.key_value_table(obj.holdout_metrics, admin_html.METRIC_LABELS)
+        return key_value_table(obj.holdout_metrics, admin_html.METRIC_LABELS)
 
     @admin.display(description="candidates compared")
     def comparison_table(self, obj: ModelVersion) -> str:
@@ -221,23 +191,23 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="inputs used")
     def features_list(self, obj: ModelVersion) -> str:
-        return admin_html.plain(obj.features)
+        return plain(obj.features)
 
     @admin.display(description="attributes kept out")
     def excluded_list(self, obj: ModelVersion) -> str:
-        return admin_html.plain(obj.excluded_features)
+        return plain(obj.excluded_features)
 
     @admin.display(description="never raise the risk for more of")
     def monotone_list(self, obj: ModelVersion) -> str:
-        return admin_html.plain([name for name, _ in obj.monotone])
+        return plain([name for name, _ in obj.monotone])
 
     @admin.display(description="hyper-parameters")
     def hyperparameters_table(self, obj: ModelVersion) -> str:
-        return admin_html.key_value_table(obj.hyperparameters)
+        return key_value_table(obj.hyperparameters)
 
     @admin.display(description="rows")
     def rows_table(self, obj: ModelVersion) -> str:
-        return admin_html.key_value_table(obj.rows)
+        return key_value_table(obj.rows)
 
     @admin.display(description="training time")
     def training_time(self, obj: ModelVersion) -> str:
@@ -245,7 +215,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="library versions")
     def library_versions_table(self, obj: ModelVersion) -> str:
-        return admin_html.key_value_table(obj.library_versions)
+        return key_value_table(obj.library_versions)
 
     @admin.display(description="model card")
     def card(self, obj: ModelVersion) -> str:
@@ -286,7 +256,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             "report": report,
             "chart": admin_html.calibration_svg(report["calibration"]),
             "economics": "; ".join(
-                f"{admin_html.KEY_LABELS.get(key, key)} {admin_html.plain(value)}"
+                f"{KEY_LABELS.get(key, key)} {plain(value)}"
                 for key, value in report["profit"]["economics"].items()
                 if value
             ),
@@ -892,10 +862,10 @@ def comparison_context(report: ChallengerComparison) -> dict[str, Any]:
                 decision,
                 *(
                     {**cells[(decision, other)], "share_text": _number(cells[(decision, other)]["share"], 3)}
-                    for other in ("approve", "decline")
+                    for other in (APPROVE, DECLINE)
                 ),
             )
-            for decision in ("approve", "decline")
+            for decision in (APPROVE, DECLINE)
         ],
         "text": {
             "agreement": _number(comparison.agreement_rate, 3),

@@ -2,63 +2,30 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Model, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.lookups import VERSION_PATTERN, visible_or_404
+from api.pagination import page_serializer, paginated_response
+from api.parsers import JSONParser
+from api.responses import COMMON, INVALID, NO_PAGE, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, error, not_found
+from ml.scorecard import APPROVE, DECLINE
 from scoring.model_registry import NoActiveModelError
 from scoring.models import ModelVersion, ScoreRequest
-from scoring.parsers import JSONParser
 from scoring.selectors import model_version_list, score_request_list
 from scoring.serializers import ApplicantInputSerializer
 from scoring.services.score_requests import missing_inputs, score_request_create, score_request_replay
 from scoring.services.waiting import score_request_wait_final
 
-T = TypeVar("T", bound=Model)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-_INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
-_COMMON = {
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
-    429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests"),
-}
-# DRF answers 415 to a body of a media type the operation does not parse (or none at all).
-UNSUPPORTED = {
-    415: OpenApiResponse(ErrorSerializer, description="The body is not of a media type this operation takes")
-}
-_NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
-_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such request visible to this user")}
-# Redis (broker or throttle counters) unreachable: nothing was stored; send the same request again later.
-UNAVAILABLE = {
-    503: OpenApiResponse(
-        ErrorSerializer,
-        description="The service is unavailable for a moment (its "
-        "queue or counters cannot be reached); nothing was "
-        "stored. Send the request again after Retry-After",
-    )
-}
-RETRY_AFTER = OpenApiParameter(
-    "Retry-After",
-    int,
-    OpenApiParameter.HEADER,
-    response=[503],
-    description="Seconds to wait before sending the request again",
-)
+_NOT_FOUND = not_found("request")
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -105,10 +72,6 @@ class ScoreRequestOutputSerializer(serializers.Serializer):
         return missing_inputs(inputs=request.input_snapshot, model_version=request.model_version)
 
 
-# Model version names are short slugs ("v3"); anything else cannot name one.
-VERSION_PATTERN = r"^[A-Za-z0-9._-]+$"
-
-
 def _flag(request: Request, name: str) -> bool:
     value = request.query_params.get(name)
     if value is None:
@@ -118,11 +81,7 @@ def _flag(request: Request, name: str) -> bool:
     return value.lower() == "true"
 
 
-class ScoreRequestPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = ScoreRequestOutputSerializer(many=True)
+ScoreRequestPageSerializer = page_serializer(ScoreRequestOutputSerializer, name="ScoreRequestPage")
 
 
 class ScoreRequestCreateApi(APIView):
@@ -134,8 +93,8 @@ class ScoreRequestCreateApi(APIView):
         responses={
             201: ScoreRequestOutputSerializer,
             202: ScoreRequestOutputSerializer,
-            400: _INVALID,
-            **_COMMON,
+            400: INVALID,
+            **COMMON,
             **UNAVAILABLE,
             **UNSUPPORTED,
         },
@@ -162,15 +121,9 @@ class ScoreRequestCreateApi(APIView):
         return Response(ScoreRequestOutputSerializer(final).data, status=status.HTTP_201_CREATED)
 
 
-class ScoreRequestPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 class ScoreRequestListApi(APIView):
     class FilterSerializer(serializers.Serializer):
-        decision = serializers.ChoiceField(choices=["approve", "decline"], required=False)
+        decision = serializers.ChoiceField(choices=[APPROVE, DECLINE], required=False)
         model_version = serializers.RegexField(VERSION_PATTERN, max_length=40, required=False)
         status = serializers.ChoiceField(choices=ScoreRequest.Status.choices, required=False)
         created_after = serializers.DateTimeField(required=False)
@@ -182,7 +135,7 @@ class ScoreRequestListApi(APIView):
         parameters=[FilterSerializer],
         summary="List score requests",
         operation_id="v1_score_requests_list",
-        responses={200: ScoreRequestPageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON},
+        responses={200: ScoreRequestPageSerializer, 400: INVALID, 404: NO_PAGE, **COMMON},
     )
     def get(self, request: Request) -> Response:
         # A plain dict: DRF would quietly skip an empty value of a QueryDict ("?status=").
@@ -190,19 +143,9 @@ class ScoreRequestListApi(APIView):
         filters.is_valid(raise_exception=True)
         params = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
         queryset = score_request_list(user=request.user, **params)
-        paginator = ScoreRequestPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(ScoreRequestOutputSerializer(page, many=True).data)
-
-
-def visible_or_404(visible: QuerySet[T], key: str, what: str) -> T:
-    """The object of ``visible`` (what this user may see) with id ``key``; anything else, a malformed
-    id included, is a JSON 404 that does not tell another client's id from one that does not exist."""
-    try:
-        pk = uuid.UUID(str(key))
-    except ValueError:
-        raise NotFound(f"No {what} has this id.") from None
-    return get_object_or_404(visible, pk=pk)
+        return paginated_response(
+            queryset=queryset, serializer_class=ScoreRequestOutputSerializer, request=request, view=self
+        )
 
 
 def _visible_request(request: Request, request_id: str) -> ScoreRequest:
@@ -210,7 +153,7 @@ def _visible_request(request: Request, request_id: str) -> ScoreRequest:
 
 
 class ScoreRequestDetailApi(APIView):
-    @extend_schema(responses={200: ScoreRequestOutputSerializer, **_NOT_FOUND, **_COMMON}, summary="One score request")
+    @extend_schema(responses={200: ScoreRequestOutputSerializer, **_NOT_FOUND, **COMMON}, summary="One score request")
     def get(self, request: Request, request_id: Any) -> Response:
         return Response(ScoreRequestOutputSerializer(_visible_request(request, request_id)).data)
 
@@ -246,10 +189,10 @@ class ScoreRequestReplayApi(APIView):
                     "decision_changed": serializers.BooleanField(),
                 },
             ),
-            400: _INVALID,
-            409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
+            400: INVALID,
+            409: error("No model version is active"),
             **_NOT_FOUND,
-            **_COMMON,
+            **COMMON,
             **UNSUPPORTED,
         },
         summary="Re-score the stored input; the original record is not touched",
@@ -300,7 +243,7 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
 
 class ModelVersionListApi(APIView):
     @extend_schema(
-        responses={200: ModelVersionOutputSerializer(many=True), **_COMMON},
+        responses={200: ModelVersionOutputSerializer(many=True), **COMMON},
         summary="Model versions, the active (champion) and the challenger marked",
     )
     def get(self, request: Request) -> Response:

@@ -6,6 +6,6 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
-        # The token's schema extension; the worker heartbeat; the tasks, registered with the Celery
-        # app in every process (work is sent by name through scoring/queues.py, which imports no task).
-        from scoring import openapi, signals, tasks  # noqa: F401
+        # The worker heartbeat; the tasks, registered with the Celery app in every process (work is
+        # sent by name through scoring/queues.py, which imports no task).
+        from scoring import signals, tasks  # noqa: F401

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiRequest, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from ml.data import DataFormatError
-from scoring.apis import _COMMON, _INVALID, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, ErrorSerializer, visible_or_404
-from scoring.exports import csv_rows
+from api.exports import CSVOrJSONError, csv_response
+from api.lookups import visible_or_404
+from api.openapi import UPLOAD_ENCODING
+from api.pagination import page_serializer, paginated_response
+from api.responses import COMMON, CSV, INVALID, NO_PAGE, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, error, not_found
+from ml.file_formats import DataFormatError
 from scoring.models import BatchJob
-from scoring.openapi import UPLOAD_ENCODING
 from scoring.selectors import (
     ERROR_CSV_HEADER,
     RESULT_CSV_HEADER,
@@ -34,8 +32,8 @@ from scoring.services.batch_files import UploadTooLargeError
 from scoring.services.batch_jobs import batch_job_cancel, batch_job_create
 from scoring.uploads import SizeLimitUploadHandler
 
-_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such batch job visible to this user")}
-_TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The file is larger than the upload limit")}
+_NOT_FOUND = not_found("batch job")
+_TOO_LARGE = {413: error("The file is larger than the upload limit")}
 
 
 class BatchProgressSerializer(serializers.Serializer):
@@ -105,17 +103,7 @@ class BatchJobOutputSerializer(serializers.ModelSerializer):
         return reverse("batch-errors", kwargs={"job_id": job.pk}, request=self.context.get("request"))
 
 
-class BatchJobPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
-class BatchJobPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = BatchJobOutputSerializer(many=True)
+BatchJobPageSerializer = page_serializer(BatchJobOutputSerializer, name="BatchJobPage")
 
 
 class BatchJobListCreateApi(APIView):
@@ -142,7 +130,7 @@ class BatchJobListCreateApi(APIView):
     @extend_schema(
         request={"multipart/form-data": OpenApiRequest(UploadSerializer, encoding=UPLOAD_ENCODING)},
         parameters=[RETRY_AFTER],
-        responses={202: BatchJobOutputSerializer, 400: _INVALID, **_TOO_LARGE, **_COMMON, **UNAVAILABLE, **UNSUPPORTED},
+        responses={202: BatchJobOutputSerializer, 400: INVALID, **_TOO_LARGE, **COMMON, **UNAVAILABLE, **UNSUPPORTED},
         summary="Upload a file of applications to score in bulk",
     )
     def post(self, request: Request) -> Response:
@@ -170,19 +158,22 @@ class BatchJobListCreateApi(APIView):
         operation_id="v1_batches_list",
         responses={
             200: BatchJobPageSerializer,
-            400: _INVALID,
-            404: OpenApiResponse(ErrorSerializer, description="No such page"),
-            **_COMMON,
+            400: INVALID,
+            404: NO_PAGE,
+            **COMMON,
         },
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = batch_job_list(user=request.user, status=filters.validated_data.get("status"))
-        paginator = BatchJobPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        data = BatchJobOutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        return paginated_response(
+            queryset=queryset,
+            serializer_class=BatchJobOutputSerializer,
+            request=request,
+            view=self,
+            context={"request": request},
+        )
 
 
 def _visible_job(request: Request, job_id: str) -> BatchJob:
@@ -191,7 +182,7 @@ def _visible_job(request: Request, job_id: str) -> BatchJob:
 
 class BatchJobDetailApi(APIView):
     @extend_schema(
-        responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **_COMMON},
+        responses={200: BatchJobOutputSerializer, **_NOT_FOUND, **COMMON},
         summary="Status, counts and progress of a batch job",
     )
     def get(self, request: Request, job_id: str) -> Response:
@@ -204,8 +195,8 @@ class BatchJobCancelApi(APIView):
         responses={
             200: BatchJobOutputSerializer,
             **_NOT_FOUND,
-            **_COMMON,
-            409: OpenApiResponse(ErrorSerializer, description="Already finished"),
+            **COMMON,
+            409: error("Already finished"),
         },
         summary="Cancel a batch job; rows already scored stay on record",
     )
@@ -217,34 +208,15 @@ class BatchJobCancelApi(APIView):
         return Response(BatchJobOutputSerializer(job, context={"request": request}).data)
 
 
-class _JSONErrorsOnly(BaseContentNegotiation):
-    """CSV downloads: the body is always CSV or, for an error, JSON, whatever the client's Accept says."""
-
-    def select_parser(self, request: Any, parsers: Any) -> Any:
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request: Any, renderers: Any, format_suffix: str | None = None) -> Any:
-        return renderers[0], renderers[0].media_type
-
-
-def _csv_response(name: str, header: tuple[str, ...], rows: Any) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(csv_rows(header, rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
-_CSV = OpenApiResponse(OpenApiTypes.STR, description="CSV file")
-
-
 class BatchJobResultsApi(APIView):
-    content_negotiation_class = _JSONErrorsOnly
+    content_negotiation_class = CSVOrJSONError
 
     @extend_schema(
         responses={
-            (200, "text/csv"): _CSV,
+            (200, "text/csv"): CSV,
             **_NOT_FOUND,
-            **_COMMON,
-            409: OpenApiResponse(ErrorSerializer, description="The job has not finished"),
+            **COMMON,
+            409: error("The job has not finished"),
         },
         summary="Decisions as CSV: ID_CLIENT,probability_bad,score,decision,reasons (file order)",
     )
@@ -253,16 +225,16 @@ class BatchJobResultsApi(APIView):
         if job.status not in (BatchJob.Status.DONE, BatchJob.Status.CANCELLED):
             detail = f"the job is {job.status}" + (f": {job.error}" if job.error else "; results come when it is done")
             return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
-        return _csv_response(f"{job.pk}-results.csv", RESULT_CSV_HEADER, batch_result_rows(job=job))
+        return csv_response(f"{job.pk}-results.csv", RESULT_CSV_HEADER, batch_result_rows(job=job))
 
 
 class BatchJobErrorsApi(APIView):
-    content_negotiation_class = _JSONErrorsOnly
+    content_negotiation_class = CSVOrJSONError
 
     @extend_schema(
-        responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
+        responses={(200, "text/csv"): CSV, **_NOT_FOUND, **COMMON},
         summary="Rows that could not be scored, as CSV: line,column,problem",
     )
     def get(self, request: Request, job_id: str) -> Any:
         job = _visible_job(request, job_id)
-        return _csv_response(f"{job.pk}-errors.csv", ERROR_CSV_HEADER, batch_error_rows(job=job))
+        return csv_response(f"{job.pk}-errors.csv", ERROR_CSV_HEADER, batch_error_rows(job=job))

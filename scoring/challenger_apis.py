@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring.apis import _COMMON, _INVALID, VERSION_PATTERN, ErrorSerializer
+from api.lookups import VERSION_PATTERN
+from api.pagination import page_serializer, paginated_response
+from api.responses import COMMON, INVALID, NO_PAGE, error
 from scoring.models import ModelVersion, ShadowScore
 from scoring.selectors import shadow_score_list
 from scoring.services.challenger_comparison import NoComparisonError, challenger_comparison
 
-_NO_PAGE = OpenApiResponse(ErrorSerializer, description="No such page")
-_STAFF_ONLY = {
-    403: OpenApiResponse(ErrorSerializer, description="Staff only: the comparison covers every client's decisions")
-}
+_STAFF_ONLY = {403: error("Staff only: the comparison covers every client's decisions")}
 
 
 CLIENT_ERROR = "the challenger could not score this decision (the champion's decision stands)"
@@ -74,17 +72,7 @@ class ShadowScoreOutputSerializer(serializers.Serializer):
         return None if shadow.error else shadow.decision == shadow.champion_decision
 
 
-class ShadowScorePageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = ShadowScoreOutputSerializer(many=True)
-
-
-class ShadowScorePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+ShadowScorePageSerializer = page_serializer(ShadowScoreOutputSerializer, name="ShadowScorePage")
 
 
 class ShadowScoreListApi(APIView):
@@ -107,17 +95,19 @@ class ShadowScoreListApi(APIView):
         parameters=[FilterSerializer],
         operation_id="v1_shadow_scores_list",
         summary="Shadow scores of the challenger (your decisions; staff: everyone's)",
-        responses={200: ShadowScorePageSerializer, 400: _INVALID, 404: _NO_PAGE, **_COMMON},
+        responses={200: ShadowScorePageSerializer, 400: INVALID, 404: NO_PAGE, **COMMON},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         params = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
         queryset = shadow_score_list(user=request.user, **params)
-        paginator = ShadowScorePagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(
-            ShadowScoreOutputSerializer(page, many=True, context={"request": request}).data
+        return paginated_response(
+            queryset=queryset,
+            serializer_class=ShadowScoreOutputSerializer,
+            request=request,
+            view=self,
+            context={"request": request},
         )
 
 
@@ -235,11 +225,11 @@ class ChallengerComparisonApi(APIView):
         summary="Compare the challenger with the champion (staff only)",
         responses={
             200: ChallengerComparisonSerializer,
-            400: _INVALID,
+            400: INVALID,
             **_STAFF_ONLY,
-            404: OpenApiResponse(ErrorSerializer, description="No such model version"),
-            409: OpenApiResponse(ErrorSerializer, description="No challenger to compare"),
-            **_COMMON,
+            404: error("No such model version"),
+            409: error("No challenger to compare"),
+            **COMMON,
         },
     )
     def get(self, request: Request) -> Response:

@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ml import schema
-from ml.data import DataFormatError
 from ml.dictionary import code_label, field_words
+from ml.file_formats import DataFormatError
 from scoring.gauge import gauge_drawing, gauge_for
 from scoring.models import BatchJob, ModelVersion, ScoreRequest
 from scoring.queues import QueueUnavailableError

@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from ml.scorecard import APPROVE
 from scoring.model_registry import points_scale
 from scoring.models import ScoreRequest
 from scoring.queues import queue_depths
@@ -48,7 +49,7 @@ def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
     per_day = list(
         done.annotate(day=TruncDate("created_at"))
         .values("day")
-        .annotate(total=Count("id"), approved=Count("id", filter=Q(decision="approve")))
+        .annotate(total=Count("id"), approved=Count("id", filter=Q(decision=APPROVE)))
         .order_by("day")
     )
     total = sum(row["total"] for row in per_day)

@@ -7,10 +7,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiRequest, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -18,11 +17,13 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from api.exports import CSVOrJSONError, csv_response
+from api.lookups import visible_or_404
+from api.pagination import page_serializer, paginated_response
+from api.responses import COMMON, CSV, INVALID, NO_PAGE, UNSUPPORTED, error, not_found
 from ml import outcomes as outcome_file
 from ml import schema
-from ml.data import DataFormatError
-from scoring.apis import _COMMON, _INVALID, UNSUPPORTED, ErrorSerializer, visible_or_404
-from scoring.batch_apis import _CSV, _csv_response, _JSONErrorsOnly
+from ml.file_formats import DataFormatError
 from scoring.models import ModelVersion, OutcomeUpload
 from scoring.selectors import LISTED_CSV_HEADER, outcome_listed_rows, outcome_upload_list
 from scoring.services.batch_files import UploadTooLargeError
@@ -30,7 +31,7 @@ from scoring.services.outcomes import model_version_performance, outcome_upload_
 from scoring.uploads import SizeLimitUploadHandler
 
 LISTED_SHOWN = 1000  # listed rows in a JSON answer; the CSV has every one
-_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such outcome upload visible to this user")}
+_NOT_FOUND = not_found("outcome upload")
 # A client sending the file part as text/csv is what the server documents; gzip is read as well.
 OUTCOME_ENCODING = {"file": {"contentType": "text/csv"}}
 
@@ -101,17 +102,7 @@ class OutcomeUploadDetailSerializer(OutcomeUploadSerializer):
         return sum(upload.counts.values())
 
 
-class OutcomeUploadPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = OutcomeUploadSerializer(many=True)
-
-
-class OutcomePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+OutcomeUploadPageSerializer = page_serializer(OutcomeUploadSerializer, name="OutcomeUploadPage")
 
 
 class OutcomeUploadListCreateApi(APIView):
@@ -151,11 +142,11 @@ class OutcomeUploadListCreateApi(APIView):
         request={"multipart/form-data": OpenApiRequest(OutcomeFileSerializer, encoding=OUTCOME_ENCODING)},
         responses={
             201: OutcomeUploadDetailSerializer,
-            400: _INVALID,
-            403: OpenApiResponse(ErrorSerializer, description="decisions_of sent by a client (staff only)"),
-            404: OpenApiResponse(ErrorSerializer, description="decisions_of names no user"),
-            413: OpenApiResponse(ErrorSerializer, description="The file is larger than the upload limit"),
-            **_COMMON,
+            400: INVALID,
+            403: error("decisions_of sent by a client (staff only)"),
+            404: error("decisions_of names no user"),
+            413: error("The file is larger than the upload limit"),
+            **COMMON,
             **UNSUPPORTED,
         },
         summary="Upload observed outcomes of past decisions; the answer lists every row not applied, and why",
@@ -188,17 +179,20 @@ class OutcomeUploadListCreateApi(APIView):
         operation_id="v1_outcomes_list",
         responses={
             200: OutcomeUploadPageSerializer,
-            400: _INVALID,
-            404: OpenApiResponse(ErrorSerializer, description="No such page"),
-            **_COMMON,
+            400: INVALID,
+            404: NO_PAGE,
+            **COMMON,
         },
     )
     def get(self, request: Request) -> Response:
         self.FilterSerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
-        paginator = OutcomePagination()
-        page = paginator.paginate_queryset(outcome_upload_list(user=request.user), request, view=self)
-        data = OutcomeUploadSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        return paginated_response(
+            queryset=outcome_upload_list(user=request.user),
+            serializer_class=OutcomeUploadSerializer,
+            request=request,
+            view=self,
+            context={"request": request},
+        )
 
 
 def _client_named(request: Request, values: dict[str, Any]) -> Any:
@@ -220,7 +214,7 @@ def _visible_upload(request: Request, upload_id: str) -> OutcomeUpload:
 
 class OutcomeUploadDetailApi(APIView):
     @extend_schema(
-        responses={200: OutcomeUploadDetailSerializer, **_NOT_FOUND, **_COMMON},
+        responses={200: OutcomeUploadDetailSerializer, **_NOT_FOUND, **COMMON},
         summary="An outcome upload: its counts and the rows it listed",
     )
     def get(self, request: Request, upload_id: str) -> Response:
@@ -229,16 +223,16 @@ class OutcomeUploadDetailApi(APIView):
 
 
 class OutcomeUploadListedApi(APIView):
-    content_negotiation_class = _JSONErrorsOnly
+    content_negotiation_class = CSVOrJSONError
 
     @extend_schema(
-        responses={(200, "text/csv"): _CSV, **_NOT_FOUND, **_COMMON},
+        responses={(200, "text/csv"): CSV, **_NOT_FOUND, **COMMON},
         summary="Every row of an outcome upload not applied (or applied with a warning), as CSV: "
         "line,reference,kind,problem",
     )
     def get(self, request: Request, upload_id: str) -> Any:
         upload = _visible_upload(request, upload_id)
-        return _csv_response(f"{upload.pk}-listed.csv", LISTED_CSV_HEADER, outcome_listed_rows(upload=upload))
+        return csv_response(f"{upload.pk}-listed.csv", LISTED_CSV_HEADER, outcome_listed_rows(upload=upload))
 
 
 # -- realised performance (staff) -------------------------------------------------------------------
@@ -309,9 +303,9 @@ class ModelVersionPerformanceApi(APIView):
     @extend_schema(
         responses={
             200: PerformanceSerializer,
-            403: OpenApiResponse(ErrorSerializer, description="Staff only"),
-            404: OpenApiResponse(ErrorSerializer, description="No such model version"),
-            **_COMMON,
+            403: error("Staff only"),
+            404: error("No such model version"),
+            **COMMON,
         },
         summary="Realised performance of a model version on its decisions with outcomes (staff)",
     )

@@ -8,6 +8,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from ml import schema
+from ml.scorecard import APPROVE, DECLINE
 from scoring.models import (
     BatchChunk,
     BatchJob,
@@ -130,7 +131,7 @@ def batch_job_progress(*, job: BatchJob, now: datetime | None = None) -> dict[st
 def batch_decision_counts(*, job: BatchJob) -> dict[str, int]:
     """Rows approved and declined so far (the rows stored: whole chunks)."""
     counts = dict(BatchResult.objects.filter(job=job).values_list("decision").order_by().annotate(n=Count("id")))
-    return {"approve": counts.get("approve", 0), "decline": counts.get("decline", 0)}
+    return {APPROVE: counts.get(APPROVE, 0), DECLINE: counts.get(DECLINE, 0)}
 
 
 def batch_result_table(*, job: BatchJob, limit: int) -> list[dict[str, Any]]:

@@ -23,7 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ml.candidates import CANDIDATE_NAMES, make_candidate  # noqa: E402
-from ml.data import DataFormatError, load_applications  # noqa: E402
+from ml.data import load_applications  # noqa: E402
+from ml.file_formats import DataFormatError  # noqa: E402
 from ml.training import TrainingConfig, features_and_label, split_holdout  # noqa: E402
 
 SHARES = (0.125, 0.25, 0.5, 0.75, 1.0)

@@ -11,11 +11,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from api.exports import csv_rows
+from backoffice.admin import ReadOnlyAdmin
+from backoffice.display import key_value_table, probability_text
 from ml.simulation import LIMITS
 from ml.simulation_plots import CHART_NAMES
-from scoring.admin import ReadOnlyAdmin, probability_text
-from scoring.admin_html import key_value_table
-from scoring.exports import csv_rows
 from scoring.model_registry import NoActiveModelError, points_scale
 from simulations.forms import CUT_OFF_FIELDS, DATA_FIELDS, ECONOMICS_FIELDS, SimulationStartForm
 from simulations.models import SimulationDecision, SimulationRun

@@ -8,33 +8,29 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiRequest, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml.data import DataFormatError
+from api.exports import csv_response
+from api.lookups import VERSION_PATTERN, visible_or_404
+from api.openapi import UPLOAD_ENCODING
+from api.pagination import page_serializer, paginated_response
+from api.parsers import JSONParser
+from api.responses import COMMON, INVALID, NO_PAGE, UNSUPPORTED, error, not_found
+from ml.file_formats import DataFormatError
 from ml.simulation import LIMITS, Economics
-from scoring.apis import UNSUPPORTED, VERSION_PATTERN, ErrorSerializer, visible_or_404
-from scoring.exports import csv_rows
 from scoring.model_registry import NoActiveModelError
 from scoring.models import ModelVersion
-from scoring.openapi import UPLOAD_ENCODING
-from scoring.parsers import JSONParser
 from simulations.models import SimulationRun
 from simulations.selectors import DECISION_COLUMNS, simulation_decision_rows, simulation_run_list
 from simulations.services import SimulationError, simulation_run_create, simulation_upload_check
 
-_INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: a list of errors for each field")
-_COMMON = {
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
-    429: OpenApiResponse(ErrorSerializer, description="Throttled: too many requests"),
-}
-_NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such simulation visible to this user")}
+_NOT_FOUND = not_found("simulation")
 
 
 class SimulationRunOutputSerializer(serializers.ModelSerializer):
@@ -117,6 +113,7 @@ class SimulationUploadSerializer(SimulationParametersSerializer):
     ``{}``, runs on the model's holdout rows)."""
 
     file = serializers.FileField(
+        allow_empty_file=True,  # an empty file is refused by the file reader, in the words every upload gets
         help_text="A labelled file of applications: the original PAKDD format (TAB, no header, latin-1) or CSV "
         "with a header row, either optionally gzip-compressed. To use the model's holdout rows, send JSON instead",
         error_messages={
@@ -136,12 +133,12 @@ class SimulationRunCreateApi(APIView):
         },
         responses={
             202: SimulationRunOutputSerializer,
-            400: _INVALID,
-            403: OpenApiResponse(ErrorSerializer, description="apply_threshold is for staff only"),
-            404: OpenApiResponse(ErrorSerializer, description="No such model version"),
-            409: OpenApiResponse(ErrorSerializer, description="No model version is active"),
-            413: OpenApiResponse(ErrorSerializer, description="The file is too large"),
-            **_COMMON,
+            400: INVALID,
+            403: error("apply_threshold is for staff only"),
+            404: error("No such model version"),
+            409: error("No model version is active"),
+            413: error("The file is too large"),
+            **COMMON,
             **UNSUPPORTED,
         },
         summary="Start a lending simulation (runs on a worker; poll the returned id)",
@@ -202,12 +199,6 @@ def _upload(file: Any) -> bytes | None:
     return content
 
 
-class SimulationRunPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 class SimulationRunListItemSerializer(SimulationRunOutputSerializer):
     """A run in a list: everything but the data of its charts (``GET /simulations/{id}/`` has them)."""
 
@@ -215,11 +206,7 @@ class SimulationRunListItemSerializer(SimulationRunOutputSerializer):
         fields = [name for name in SimulationRunOutputSerializer.Meta.fields if name != "charts"]
 
 
-class SimulationRunPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = SimulationRunListItemSerializer(many=True)
+SimulationRunPageSerializer = page_serializer(SimulationRunListItemSerializer, name="SimulationRunPage")
 
 
 class SimulationRunListApi(APIView):
@@ -234,18 +221,18 @@ class SimulationRunListApi(APIView):
         operation_id="v1_simulations_list",
         responses={
             200: SimulationRunPageSerializer,
-            400: _INVALID,
-            404: OpenApiResponse(ErrorSerializer, description="No such page"),
-            **_COMMON,
+            400: INVALID,
+            404: NO_PAGE,
+            **COMMON,
         },
     )
     def get(self, request: Request) -> Response:
         filters = self.SimulationFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = simulation_run_list(user=request.user, status=filters.validated_data.get("status"))
-        paginator = SimulationRunPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(SimulationRunListItemSerializer(page, many=True).data)
+        return paginated_response(
+            queryset=queryset, serializer_class=SimulationRunListItemSerializer, request=request, view=self
+        )
 
 
 class SimulationRunListCreateApi(SimulationRunCreateApi, SimulationRunListApi):
@@ -258,7 +245,7 @@ def _visible_run(request: Request, run_id: str) -> SimulationRun:
 
 class SimulationRunDetailApi(APIView):
     @extend_schema(
-        responses={200: SimulationRunOutputSerializer, **_NOT_FOUND, **_COMMON},
+        responses={200: SimulationRunOutputSerializer, **_NOT_FOUND, **COMMON},
         summary="A simulation's status and, once done, its results",
     )
     def get(self, request: Request, run_id: str) -> Response:
@@ -270,8 +257,8 @@ class SimulationDecisionsApi(APIView):
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
             **_NOT_FOUND,
-            409: OpenApiResponse(ErrorSerializer, description="The simulation is not done"),
-            **_COMMON,
+            409: error("The simulation is not done"),
+            **COMMON,
         },
         summary="Every applicant's decision and booked profit, as CSV",
     )
@@ -279,8 +266,9 @@ class SimulationDecisionsApi(APIView):
         run = _visible_run(request, run_id)
         if run.status != SimulationRun.Status.DONE:
             return Response({"detail": f"The simulation is {run.status}."}, status=status.HTTP_409_CONFLICT)
-        response = StreamingHttpResponse(
-            csv_rows(DECISION_COLUMNS, simulation_decision_rows(run=run)), content_type="text/csv"
+        return csv_response(
+            f"simulation-{run.id}-decisions.csv",
+            DECISION_COLUMNS,
+            simulation_decision_rows(run=run),
+            content_type="text/csv",
         )
-        response["Content-Disposition"] = f'attachment; filename="simulation-{run.id}-decisions.csv"'
-        return response

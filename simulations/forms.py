@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from ml.simulation import Economics
 from scoring.models import ModelVersion
 from simulations.apis import SimulationParametersSerializer

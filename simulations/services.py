@@ -14,7 +14,8 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ml import schema
-from ml.data import Applications, DataFormatError, decode, parse_applications, read_bytes
+from ml.data import Applications, parse_applications, read_bytes
+from ml.file_formats import DataFormatError, decode
 from ml.predict import probability_bad
 from ml.registry import ArtifactUnusableError, load_table, sha256_bytes
 from ml.simulation import Economics, SimulationReport, simulation_report, threshold_choice_for

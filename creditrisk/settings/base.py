@@ -9,8 +9,10 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 from creditrisk import env
+from ml.schema import BRAZILIAN_STATES, YES_NO
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env.string("CREDITRISK_VAR_DIR", BASE_DIR / "var"))
@@ -31,11 +33,16 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "api",
     "scoring",
     "simulations",
+    "django_guid",
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware's log lines carry the request id, and every answer is counted.
+    "django_guid.middleware.guid_middleware",
+    "creditrisk.metrics.request_metrics_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -96,16 +103,18 @@ STORAGES = {
 
 # Throttle counters must be shared by every web process: Redis in production, memory on a laptop.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.string("CACHE_URL")}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.string("CACHE_URL"),
+        # A Redis that is down or paused fails a request within seconds (503, scoring/exceptions.py).
+        "OPTIONS": {
+            "socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+            "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+        },
+    }
     if env.string("CACHE_URL", "")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
-if "LOCATION" in CACHES["default"]:
-    # A Redis that is down or paused fails a request within seconds (503, scoring/exceptions.py).
-    CACHES["default"]["OPTIONS"] = {
-        "socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
-        "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
-    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -114,21 +123,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's parsers, with JSON nested too deeply for Python, or holding a lone surrogate, answered 400 rather than
-    # 500; DRF's JSON renderer, with text UTF-8 cannot carry escaped rather than a 500 (scoring/renderers.py).
+    # 500; DRF's JSON renderer, with text UTF-8 cannot carry escaped rather than a 500 (api/renderers.py).
     "DEFAULT_PARSER_CLASSES": [
-        "scoring.parsers.JSONParser",
+        "api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["scoring.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.string("API_THROTTLE_USER", "12000/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
-        "scoring.renderers.JSONRenderer",
+        "api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "EXCEPTION_HANDLER": "scoring.exceptions.api_exception_handler",  # Redis down: 503, not 500
 }
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "scoring.exceptions.api_exception_handler"  # Redis down: 503, not 500
 SPECTACULAR_SETTINGS = {
     "TITLE": "Credit-risk scoring API",
     "DESCRIPTION": "Probability of default, credit points, decision and reasons for credit card applicants.",
@@ -142,9 +151,20 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "scoring.openapi.close_applicant_input",
-        "scoring.openapi.any_of_where_alternatives_overlap",
+        "api.openapi.any_of_where_alternatives_overlap",
     ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # One OpenAPI enum per shared choice set (drf-spectacular otherwise warns in `check --deploy`).
+    "ENUM_NAME_OVERRIDES": {
+        "YesNoEnum": list(YES_NO),
+        "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"],
+        "WorkStatusEnum": "scoring.models.ScoreRequest.Status",  # score requests and simulation runs
+        "BatchStatusEnum": "scoring.models.BatchJob.Status",
+        "ChannelEnum": "scoring.models.ScoreRequest.Channel",
+        "OutcomeChannelEnum": "scoring.models.OutcomeUpload.Channel",
+        "KindEnum": ["single", "bulk"],  # a shadow score's decision
+        "OutcomeRowKindEnum": "ml.outcomes.KINDS",  # why a row of an outcome file was listed
+    },
 }
 
 # -- Celery ------------------------------------------------------------------------------------
@@ -348,20 +368,31 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "schedule": float(CREDITRISK_AUDIT_CHECKPOINT_SECONDS),
 }
 
+# -- Request ids in every log line, metrics (deployment) ---------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+        "task": {"()": "creditrisk.logs.TaskContext"},
+    },
+    "formatters": {
+        "line": {
+            "()": "creditrisk.logs.OneLineFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s request_id=%(correlation_id)s task_id=%(task_id)s %(message)s",
+        }
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stdout",
+            "filters": ["request_id", "task"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": env.string("LOG_LEVEL", "INFO")},
+    "loggers": {"django_guid": {"level": "WARNING"}},  # it logs every generated id at INFO
 }
-
-# -- Request ids in every log line, metrics (deployment) ---------------------------------------
-from django_guid.integrations import CeleryIntegration  # noqa: E402
-
-INSTALLED_APPS += ["django_guid"]
-# First, so every later middleware's log lines carry the request id, and every answer is counted.
-MIDDLEWARE[:0] = ["django_guid.middleware.guid_middleware", "creditrisk.metrics.request_metrics_middleware"]
 # X-Request-ID is accepted from the caller (a proxy's id, if it is a UUID) or generated, echoed in the
 # response, and handed to the Celery tasks the request enqueues. https://django-guid.readthedocs.io/
 DJANGO_GUID = {
@@ -369,16 +400,6 @@ DJANGO_GUID = {
     "VALIDATE_GUID": True,
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }
-LOGGING["filters"] = {
-    "request_id": {"()": "django_guid.log_filters.CorrelationId"},
-    "task": {"()": "creditrisk.logs.TaskContext"},
-}
-LOGGING["formatters"]["line"] = {
-    "()": "creditrisk.logs.OneLineFormatter",
-    "format": "%(asctime)s %(levelname)s %(name)s request_id=%(correlation_id)s task_id=%(task_id)s %(message)s",
-}
-LOGGING["handlers"]["stdout"].update(stream="ext://sys.stdout", filters=["request_id", "task"])
-LOGGING["loggers"] = {"django_guid": {"level": "WARNING"}}  # it logs every generated id at INFO
 
 # /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" when set (see scoring/metrics.py).
 METRICS_TOKEN = env.string("METRICS_TOKEN", "")
@@ -387,16 +408,3 @@ CREDITRISK_WORKER_METRICS_PORT = env.integer("CREDITRISK_WORKER_METRICS_PORT", 0
 CREDITRISK_WORKER_METRICS_ADDR = env.string("CREDITRISK_WORKER_METRICS_ADDR", "0.0.0.0")
 # Beat keeps its last-run times here: writable by the image's non-root user.
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# One OpenAPI enum per shared choice set (drf-spectacular otherwise warns in `check --deploy`).
-from ml.schema import BRAZILIAN_STATES, YES_NO  # noqa: E402
-
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    "YesNoEnum": list(YES_NO),
-    "BrazilianStateEnum": [*BRAZILIAN_STATES, "XX"],
-    "WorkStatusEnum": "scoring.models.ScoreRequest.Status",  # score requests and simulation runs
-    "BatchStatusEnum": "scoring.models.BatchJob.Status",
-    "ChannelEnum": "scoring.models.ScoreRequest.Channel",
-    "OutcomeChannelEnum": "scoring.models.OutcomeUpload.Channel",
-    "KindEnum": ["single", "bulk"],  # a shadow score's decision
-    "OutcomeRowKindEnum": "ml.outcomes.KINDS",  # why a row of an outcome file was listed
-}

@@ -12,6 +12,22 @@ def test_booleans_accept_only_true_or_false(monkeypatch):
         env.boolean("FLAG", False)
 
 
+@pytest.mark.parametrize("value", ["1", "0", "on", "no", " true"])
+def test_booleans_refuse_numbers_and_other_words_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("FLAG", value)
+    with pytest.raises(ImproperlyConfigured, match=f"FLAG must be true or false, not '{value}'"):
+        env.boolean("FLAG", True)
+
+
+def test_booleans_ignore_case_and_default_when_unset(monkeypatch):
+    monkeypatch.setenv("FLAG", "False")
+    assert env.boolean("FLAG", True) is False
+    monkeypatch.setenv("FLAG", "tRuE")
+    assert env.boolean("FLAG", False) is True
+    monkeypatch.delenv("FLAG")
+    assert env.boolean("FLAG", True) is True
+
+
 def test_numbers_refuse_junk_and_default_when_unset(monkeypatch):
     monkeypatch.delenv("COUNT", raising=False)
     assert env.integer("COUNT", 3) == 3

@@ -9,7 +9,8 @@ import re
 import pandas as pd
 import pytest
 
-from ml.data import DataFormatError, decode, load_applications, parse_applications
+from ml.data import load_applications, parse_applications
+from ml.file_formats import DataFormatError, decode
 from ml.tests.bad_files import APPLICANTS, BAD_FILES, BadFile, as_csv, as_original, original_rows, with_value
 
 GOOD = parse_applications(as_original(original_rows())).frame

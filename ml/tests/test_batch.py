@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from ml.batch import BLANK_RUN_BYTES, IndexLimits, index_lines, inspect_head, parse_chunk, read_span
-from ml.data import DataFormatError, to_original_format
+from ml.data import to_original_format
+from ml.file_formats import DataFormatError
 from ml.sample import synthetic_applications
 
 

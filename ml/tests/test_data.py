@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from ml import schema
-from ml.data import DataFormatError, load_applications, parse_applications, to_original_format
+from ml.data import load_applications, parse_applications, to_original_format
+from ml.file_formats import DataFormatError
 
 
 def _lines(text: str) -> list[str]:

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml import schema
-from ml.data import DataFormatError, decode, parse_applications, to_original_format, validate
+from ml.data import parse_applications, to_original_format, validate
+from ml.file_formats import DataFormatError, decode
 from ml.tests.bad_files import as_csv, as_original, original_rows
 from ml.tests.strategies import UNICODE_TEXT, application_frames, invalid_cells
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from ml.outcomes import (
     CONFLICT,
     DUPLICATE,

@@ -14,20 +14,10 @@ from sklearn.pipeline import Pipeline
 from ml import schema
 from ml.candidates import make_candidate
 from ml.data import frame_from_records, load_applications
-from ml.reasons import (
-    GROUPS,
-    WORDING,
-    Reason,
-    _combined_reason,
-    _raw_columns,
-    _units,
-    approved_reference,
-    describe,
-    explain,
-    reference_applicant,
-    score_and_explain,
-)
+from ml.reasons import Reason, _combined_reason, _raw_columns, _units, explain, score_and_explain
+from ml.reference import GROUPS, approved_reference, reference_applicant
 from ml.scorer import CompiledScorer, compile_pipeline
+from ml.wording import WORDING, describe
 
 FEATURES = list(schema.FEATURE_NAMES)
 EXCLUDED = schema.DEFAULT_EXCLUDED

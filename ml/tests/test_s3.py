@@ -3,7 +3,8 @@ import gzip
 import pandas as pd
 import pytest
 
-from ml.data import DataFormatError, join_uri, load_applications, parse_applications
+from ml.data import join_uri, load_applications, parse_applications
+from ml.file_formats import DataFormatError
 
 
 def test_s3_file_loads_like_the_local_one(s3_bucket, sample_text):

@@ -24,11 +24,10 @@ from django.utils import timezone
 from ml import schema
 from ml.batch import (
     ChunkSpan,
-    Layout,
     parse_chunk,
     read_span,
 )
-from ml.data import RowProblem
+from ml.file_formats import Layout, RowProblem
 from ml.predict import most_important, score_and_explain_applications
 from ml.registry import ArtifactUnusableError
 from scoring.model_registry import model_version_load, points_scale

@@ -18,13 +18,12 @@ from django.utils import timezone
 
 from ml.batch import (
     IndexLimits,
-    Layout,
     LineIndex,
     index_lines,
     inspect_head,
     read_head,
 )
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError, Layout
 from scoring import queues
 from scoring.model_registry import NoActiveModelError, model_version_for_scoring
 from scoring.models import BatchChunk, BatchJob, ModelVersion

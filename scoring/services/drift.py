@@ -23,8 +23,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from ml import drift, schema
-from ml.batch import ChunkSpan, Layout, parse_chunk, read_span
-from ml.data import DataFormatError, decode, frame_from_records, load_applications, parse_applications, read_bytes
+from ml.batch import ChunkSpan, parse_chunk, read_span
+from ml.data import frame_from_records, load_applications, parse_applications, read_bytes
+from ml.file_formats import DataFormatError, Layout, decode
 from ml.registry import ArtifactIntegrityError, load_table, sha256_bytes
 from ml.training import drift_reference
 from scoring.model_registry import model_version_load

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ml import model_card
-from ml.data import decode, parse_applications, read_bytes
+from ml.data import parse_applications, read_bytes
+from ml.file_formats import decode
 from ml.registry import save_artifact, save_scorer, save_table, sha256_bytes
 from ml.simulation import ThresholdChoice
 from ml.training import Progress, TrainingConfig, TrainingResult, train

@@ -38,9 +38,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ml import outcomes as outcome_file
-from ml.data import decode
+from ml.file_formats import decode
 from ml.outcomes import AMBIGUOUS, INVALID, UNKNOWN, DecisionRef, ListedRow, OutcomeRow, Recorded
 from ml.performance import realised_performance
+from ml.scorecard import APPROVE
 from ml.simulation import INCOME_COLUMN, Economics
 from scoring.models import (
     BatchJob,
@@ -449,7 +450,7 @@ def model_version_performance(*, model_version: ModelVersion) -> dict[str, Any]:
         (list(column) for column in zip(*outcomes, strict=True)) if outcomes else ([], [], [], [], [])
     )
     economics = version_economics(model_version)
-    approved = np.array([v == "approve" for v in verdict], dtype=bool)
+    approved = np.array([v == APPROVE for v in verdict], dtype=bool)
     incomes = np.array([value if isinstance(value, (int, float)) else np.nan for value in income], dtype=float)
     counts = decision_counts(model_version=model_version)
     report = realised_performance(
@@ -460,7 +461,7 @@ def model_version_performance(*, model_version: ModelVersion) -> dict[str, Any]:
         exposure=economics.exposures(incomes, len(outcomes)),
         score=points,
         decisions=sum(counts.values()),
-        approved_decisions=counts.get("approve", 0),
+        approved_decisions=counts.get(APPROVE, 0),
     )
     notes = []
     if economics.income_multiple is not None and np.isnan(incomes[approved]).any():
@@ -551,7 +552,7 @@ def shadowed_performance(
     champion_p, champion_points, champion_decision, challenger_p, challenger_points, challenger_decision, bad = (
         np.array(column) for column in zip(*rows, strict=True)
     )
-    champion_approves, challenger_approves = champion_decision == "approve", challenger_decision == "approve"
+    champion_approves, challenger_approves = champion_decision == APPROVE, challenger_decision == APPROVE
     return {
         "outcomes": len(rows),
         "swap_in_with_outcome": int((challenger_approves & ~champion_approves).sum()),

@@ -6,6 +6,7 @@ from html import unescape
 import pytest
 from django.contrib.auth.models import User
 
+from ml.scorecard import APPROVE
 from scoring.models import ModelVersion, ScoreRequest
 from scoring.tests.factories import applicant_inputs, final_score_requests
 
@@ -50,7 +51,7 @@ def test_csv_export_neutralises_formula_injection(staff_client, active_version):
 
 
 def test_spreadsheet_safe_prefixes_only_formula_text():
-    from scoring.exports import spreadsheet_safe
+    from api.exports import spreadsheet_safe
 
     assert spreadsheet_safe("=1+1") == "'=1+1" and spreadsheet_safe("-2") == "'-2"
     assert spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)" and spreadsheet_safe("Recife") == "Recife"
@@ -78,7 +79,7 @@ def test_scoring_follows_the_newly_activated_version(active_version):
     model_version_activate(model_version=other)
     after = final_score_requests(other, 1)[0]
     assert before.model_version == active_version and after.model_version == other
-    assert after.threshold == 0.99 and after.decision == "approve"
+    assert after.threshold == 0.99 and after.decision == APPROVE
 
 
 def test_dashboard_shows_the_figures(staff_client, active_version):
@@ -158,7 +159,7 @@ def test_model_version_figures_are_served_by_role_only(staff_client, trained_ver
 
 
 def test_hyperparameters_kept_as_python_reprs_are_shown_in_words():
-    from scoring.admin_html import key_value_table, plain
+    from backoffice.display import key_value_table, plain
 
     assert plain("('AGE', 'PAYMENT_DAY')") == "AGE, PAYMENT_DAY"
     assert plain("StratifiedKFold(n_splits=5, random_state=42, shuffle=True)") == "StratifiedKFold (see the artifact)"
@@ -213,7 +214,7 @@ def _done_requests(version: ModelVersion, scores: list[int]) -> None:
             status="done",
             score=score,
             probability_bad=0.2,
-            decision="approve",
+            decision=APPROVE,
             model_version=version,
             input_snapshot={},
         )

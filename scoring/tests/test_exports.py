@@ -8,7 +8,7 @@ import io
 import pytest
 from django.contrib.auth.models import User
 
-from scoring.exports import csv_rows, spreadsheet_safe
+from api.exports import csv_rows, spreadsheet_safe
 from scoring.tests.factories import UserFactory, final_score_requests
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

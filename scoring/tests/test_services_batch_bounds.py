@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from creditrisk.celery import app as celery_app
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from scoring.models import BatchJob, BatchResult, BatchRowError
 from scoring.services.batch_chunks import batch_chunk_process, batch_job_run_inline
 from scoring.services.batch_files import batch_files_purge, job_folder

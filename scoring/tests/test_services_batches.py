@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from ml import schema
-from ml.data import DataFormatError, parse_applications
+from ml.data import parse_applications
+from ml.file_formats import DataFormatError
 from ml.predict import score_applications
 from scoring.model_registry import model_version_for_scoring, model_version_load, points_scale
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError

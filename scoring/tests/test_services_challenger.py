@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from ml.registry import sha256_file
+from ml.scorecard import APPROVE, DECLINE
 from scoring.models import BatchResult, ModelVersion, ScoreRequest, ShadowScore
 from scoring.services import score_requests
 from scoring.services.audit_verification import audit_verify
@@ -94,7 +95,7 @@ def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_ver
         done.decision,
     )
     assert shadow.probability_bad == pytest.approx(done.probability_bad, abs=1e-12)  # the same scorer
-    assert shadow.decision == ("decline" if shadow.probability_bad >= 0.2 else "approve") and shadow.threshold == 0.2
+    assert shadow.decision == (DECLINE if shadow.probability_bad >= 0.2 else APPROVE) and shadow.threshold == 0.2
     assert shadow.external_id == done.external_id
     assert audit_verify() == (2, [])  # the chain holds the champion's records only, unchanged
 
@@ -112,7 +113,7 @@ def test_a_challenger_that_cannot_load_is_recorded_and_the_decision_stands(activ
     for shadow in shadows:
         assert shadow.probability_bad is None and shadow.decision == "" and shadow.score is None
         assert shadow.error.startswith("ArtifactIntegrityError: ") and "refusing to load it" in shadow.error
-        assert shadow.champion_decision in ("approve", "decline")
+        assert shadow.champion_decision in (APPROVE, DECLINE)
 
 
 def test_a_challenger_that_cannot_load_is_not_read_again_for_every_decision(
@@ -148,7 +149,7 @@ def test_scores_that_could_not_be_stored_are_recorded_as_a_failure(active_versio
 
     challenger_set(model_version=challenger_version)
     monkeypatch.setattr(
-        service, "shadow_scores", lambda *a, **k: ShadowScores(np.array([np.nan]), np.array([0]), np.array(["approve"]))
+        service, "shadow_scores", lambda *a, **k: ShadowScores(np.array([np.nan]), np.array([0]), np.array([APPROVE]))
     )
     done = final_score_requests(active_version, 1)[0]
     shadow = ShadowScore.objects.get(score_request=done)
@@ -174,7 +175,7 @@ def test_a_shadow_score_is_written_once(active_version, challenger_version):
     final_score_requests(active_version, 1)
     shadow = ShadowScore.objects.get()
     with pytest.raises(IntegrityError, match="written once"), transaction.atomic():
-        ShadowScore.objects.filter(pk=shadow.pk).update(decision="approve")
+        ShadowScore.objects.filter(pk=shadow.pk).update(decision=APPROVE)
     with pytest.raises(IntegrityError, match="written once"), transaction.atomic():
         ShadowScore.objects.filter(pk=shadow.pk).delete()
 
@@ -207,7 +208,7 @@ def test_every_line_of_a_bulk_job_is_shadowed_beside_its_decision(active_version
         )
         assert shadow.champion_probability == result.probability_bad
         assert shadow.probability_bad == pytest.approx(result.probability_bad, abs=1e-12)
-        assert shadow.decision == ("decline" if shadow.probability_bad >= 0.2 else "approve")
+        assert shadow.decision == (DECLINE if shadow.probability_bad >= 0.2 else APPROVE)
     swapped = [s for s in shadows.values() if s.decision != s.champion_decision]
     assert swapped and all(0.2 <= s.probability_bad < 0.25 for s in swapped)  # declined by the challenger only
 

@@ -9,8 +9,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from ml.data import DataFormatError, to_original_format
+from ml.data import to_original_format
+from ml.file_formats import DataFormatError
 from ml.sample import synthetic_applications
+from ml.scorecard import APPROVE, DECLINE
 from scoring.management.commands.challenger import comparison_lines
 from scoring.models import Applicant, BatchJob, Outcome, OutcomeListedRow, OutcomeUpload, ScoreRequest, ShadowScore
 from scoring.services.audit_verification import audit_verify
@@ -59,7 +61,7 @@ def _decision(
         status=ScoreRequest.Status.DONE,
         probability_bad=probability,
         score=round(700 - 200 * probability),
-        decision=decision or ("approve" if probability < version.threshold else "decline"),
+        decision=decision or (APPROVE if probability < version.threshold else DECLINE),
         model_version=version,
         threshold=version.threshold,
         input_snapshot={"ID_CLIENT": id_client},
@@ -256,11 +258,11 @@ def test_realised_performance_of_a_version_on_a_constructed_set(active_version):
     probabilities = [0.05, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60]
     bad = [0, 0, 1, 0, 0, 1, 1, 1]
     decisions = [
-        _decision(active_version, 100 + i, p, decision="approve" if p < 0.35 else "decline")
+        _decision(active_version, 100 + i, p, decision=APPROVE if p < 0.35 else DECLINE)
         for i, p in enumerate(probabilities)
     ]
-    _decision(active_version, 200, 0.1, decision="approve")
-    _decision(active_version, 201, 0.9, decision="decline")
+    _decision(active_version, 200, 0.1, decision=APPROVE)
+    _decision(active_version, 201, 0.9, decision=DECLINE)
     _upload("decision_id,bad\n" + "".join(f"{d.pk},{b}\n" for d, b in zip(decisions, bad, strict=True)))
     report = model_version_performance(model_version=active_version)
     assert (report["model_version"], report["uploads"], report["decisions"], report["approved_decisions"]) == (
@@ -304,7 +306,7 @@ def test_the_challenger_comparison_measures_both_models_on_the_shadowed_decision
     assert challenger["approved"]["outcomes"] <= champion["approved"]["outcomes"]
     assert realised["swap_in_with_outcome"] == 0
     shifted = sum(
-        s.champion_decision == "approve" and s.decision == "decline"
+        s.champion_decision == APPROVE and s.decision == DECLINE
         for s in ShadowScore.objects.all()
         if s.error == "" and (s.score_request_id in {r.pk for r in singles} or s.line in (1, 2, 3))
     )

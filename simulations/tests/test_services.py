@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ml.scorecard import APPROVE, DECLINE
 from ml.simulation import Economics, threshold_choice_for
 from scoring.models import ModelVersion
 from scoring.services.score_requests import applicant_score
@@ -29,7 +30,7 @@ def test_default_run_decides_every_holdout_applicant_at_the_policy_cut_off(model
     assert decisions.count() == len(model_version.holdout_ids) == run.summary["applicants"] == 300
     assert set(decisions.values_list("external_id", flat=True)) == set(model_version.holdout_ids)
     for decision in decisions:
-        assert decision.decision == ("decline" if decision.probability_bad >= run.threshold else "approve")
+        assert decision.decision == (DECLINE if decision.probability_bad >= run.threshold else APPROVE)
     assert sum(d.profit for d in decisions) == pytest.approx(run.summary["profit"])
     assert run.summary["profit_oracle"] > run.summary["profit_approve_all"]
     assert run.intervals["profit"]["low"] <= run.summary["profit"] <= run.intervals["profit"]["high"]
@@ -79,7 +80,7 @@ def test_applying_the_cut_off_changes_what_scoring_decides(model_version):
     assert model_version.threshold_choice["simulation_run"] == str(run.id)
     scored = applicant_score(inputs=applicant_inputs(seed=5)[0])
     assert scored.threshold == run.threshold
-    assert scored.decision == ("decline" if scored.probability_bad >= run.threshold else "approve")
+    assert scored.decision == (DECLINE if scored.probability_bad >= run.threshold else APPROVE)
 
 
 def test_test_rows_the_model_was_fitted_on_are_flagged(model_version, simulation_model):

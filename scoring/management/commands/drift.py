@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ml import drift
-from ml.data import DataFormatError
+from ml.file_formats import DataFormatError
 from ml.registry import ArtifactUnusableError
 from scoring.models import DriftReport, ModelVersion
 from scoring.selectors import model_version_get, model_version_get_active

@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.data import DataFormatError, iter_bytes
+from ml.data import iter_bytes
+from ml.file_formats import DataFormatError
 from scoring.models import ModelVersion, OutcomeUpload
 from scoring.selectors import model_version_get, outcome_listed_rows
 from scoring.services.batch_files import UploadTooLargeError

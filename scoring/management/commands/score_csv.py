@@ -11,9 +11,10 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from ml.data import DataFormatError, iter_bytes, load_applications
+from api.exports import csv_rows
+from ml.data import iter_bytes, load_applications
+from ml.file_formats import DataFormatError
 from ml.progress import progress_bar
-from scoring.exports import csv_rows
 from scoring.model_registry import NoActiveModelError
 from scoring.models import BatchJob
 from scoring.selectors import (

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml.candidates import CANDIDATE_NAMES, DEFAULT_CANDIDATE
-from ml.data import DataFormatError, join_uri
+from ml.data import join_uri
+from ml.file_formats import DataFormatError
 from ml.progress import lines_beside_bars
 from ml.registry import ArtifactUnusableError
 from scoring.models import ModelVersion

@@ -11,9 +11,9 @@ import json
 import pytest
 from django.test import Client
 
+from api.parsers import surrogate_path
+from api.renderers import JSONRenderer
 from scoring.models import BatchJob, ScoreRequest
-from scoring.parsers import surrogate_path
-from scoring.renderers import JSONRenderer
 from scoring.serializers import ApplicantInputSerializer
 from scoring.tests.factories import UserFactory, applicant_inputs, final_score_requests
 from simulations.models import SimulationRun

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ml import schema
+from ml.scorecard import DECLINE
 from scoring.models import AuditChainHead, ScoreRequest
 from scoring.tests.conftest import database_session
 from scoring.tests.factories import applicant_inputs
@@ -162,7 +163,7 @@ def test_list_filters_by_decision_model_and_date(api, client_user, active_versio
     from scoring.tests.factories import final_score_requests
 
     requests = final_score_requests(active_version, 6, user=client_user)
-    declined = [str(r.id) for r in requests if r.decision == "decline"]
+    declined = [str(r.id) for r in requests if r.decision == DECLINE]
     body = api.get(URL, {"decision": "decline"}).json()
     assert sorted(r["id"] for r in body["results"]) == sorted(declined)
     assert api.get(URL, {"model_version": "v9"}).json()["count"] == 0

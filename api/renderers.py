@@ -12,7 +12,7 @@ class JSONRenderer(renderers.JSONRenderer):
     """DRF's JSON renderer (UTF-8, characters as they are); a value UTF-8 cannot encode (a lone
     surrogate that reached a response by a path the parser does not guard) is written as a ``\\uXXXX``
     escape instead of failing the response. The JSON parser refuses such strings at the door
-    (``scoring/parsers.py``): this is the safety net behind it."""
+    (``api/parsers.py``): this is the safety net behind it."""
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         try:

@@ -1,4 +1,4 @@
-"""Request throttling."""
+"""Request throttling, the same for every API."""
 
 from __future__ import annotations
 
