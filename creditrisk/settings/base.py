@@ -227,12 +227,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, with an acknowledgement that times out no longer stalling the worker.
     CELERY_BROKER_TRANSPORT = "creditrisk.broker:Transport"
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        socket_timeout=env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
-        socket_connect_timeout=env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
-        socket_keepalive=True,
-        health_check_interval=env.integer("CELERY_BROKER_HEALTH_CHECK_SECONDS", 10),
-    )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "socket_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+        "socket_connect_timeout": env.decimal("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
+        "socket_keepalive": True,
+        "health_check_interval": env.integer("CELERY_BROKER_HEALTH_CHECK_SECONDS", 10),
+    }
     # Redis re-delivers a task that is not acknowledged within the visibility timeout, even while it
     # still runs: it must exceed the hard time limit of the longest task, or that task runs twice.
     if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
@@ -336,13 +337,6 @@ CREDITRISK_OUTCOMES_LOCK_SECONDS = env.decimal("CREDITRISK_OUTCOMES_LOCK_SECONDS
 # The population stability report of the last 7 days' decisions (docs/monitoring.md): once a day by default.
 CREDITRISK_DRIFT_REPORT_SECONDS = env.integer("CREDITRISK_DRIFT_REPORT_SECONDS", 24 * 3600)
 # Beat runs no sweep (every worker does, one at a time); it sends the periodic tasks that need one sender.
-CELERY_BEAT_SCHEDULE = {
-    "drift-report": {"task": "scoring.tasks.drift_report_task", "schedule": float(CREDITRISK_DRIFT_REPORT_SECONDS)},
-    "purge-batch-files": {
-        "task": "scoring.tasks.batch_files_purge_task",
-        "schedule": float(CREDITRISK_BATCH_PURGE_SECONDS),
-    },
-}
 
 # -- The audit trail (README "Audit", docs/reliability.md "The audit trail") ------------------------
 # Every link of the audit chain is an HMAC-SHA256 under this key, which is never stored in the database.
@@ -363,9 +357,17 @@ CREDITRISK_AUDIT_CHECKPOINT_URI = env.string("CREDITRISK_AUDIT_CHECKPOINT_URI", 
 CREDITRISK_AUDIT_CHECKPOINT_SECONDS = env.integer("CREDITRISK_AUDIT_CHECKPOINT_SECONDS", 60)
 # verify_audit checks the chain against this many of the latest checkpoints of each location.
 CREDITRISK_AUDIT_CHECKPOINTS_CHECKED = env.integer("CREDITRISK_AUDIT_CHECKPOINTS_CHECKED", 20)
-CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
-    "task": "scoring.tasks.audit_checkpoint_task",
-    "schedule": float(CREDITRISK_AUDIT_CHECKPOINT_SECONDS),
+# What beat sends: the daily stability report, the purge of old bulk files, the audit checkpoints.
+CELERY_BEAT_SCHEDULE = {
+    "drift-report": {"task": "scoring.tasks.drift_report_task", "schedule": float(CREDITRISK_DRIFT_REPORT_SECONDS)},
+    "purge-batch-files": {
+        "task": "scoring.tasks.batch_files_purge_task",
+        "schedule": float(CREDITRISK_BATCH_PURGE_SECONDS),
+    },
+    "audit-checkpoint": {
+        "task": "scoring.tasks.audit_checkpoint_task",
+        "schedule": float(CREDITRISK_AUDIT_CHECKPOINT_SECONDS),
+    },
 }
 
 # -- Request ids in every log line, metrics (deployment) ---------------------------------------
