@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ml.tests.format_corpus import ACCEPTED, FILES, Verdict, bulk_verdict, whole_file_verdict
 from scoring.models import BatchJob
-from scoring.services.batches import batch_job_index
+from scoring.services.batch_jobs import batch_job_index
 from scoring.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
