@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKER_CONCURRENCY ?= 2
 export CREDITRISK_DATA_DIR ?= $(abspath ../shared/data/pakdd2010)
 
-.PHONY: run test install install-dev migrate train model eda check-data services clean bench-api bench-batch audit
+.PHONY: run test lint typecheck install install-dev migrate train model eda check-data services clean bench-api bench-batch audit
 
 # Two stamps: the runtime set (requirements.txt: make run, the image, the workers) and the dev set
 # (requirements-dev.txt: that and the test, benchmark and notebook tools). `make test` after `make run`
@@ -56,9 +56,18 @@ run: model
 services:
 	bash scripts/ensure-services
 
-test: install-dev services
+# `make test` fails on a lint finding, a file the formatter would change, an import across the layers
+# (import-linter, pyproject.toml) or a type error, before pytest starts.
+lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# mypy with the Django and DRF plugins; configuration in pyproject.toml.
+typecheck: install-dev
+	$(VENV)/bin/mypy .
+
+test: install-dev services lint typecheck
 	$(VENV)/bin/pytest
 
 # Full training on the shared data; rewrites docs/model_card.md and its figures.
