@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -260,7 +260,8 @@ def records_from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
     The inverse of :func:`frame_from_records`; what an API client would send for each row.
     """
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    # The frame's column labels are the input names (str), which pandas' stubs type as Hashable.
+    records = cast("list[dict[str, Any]]", frame.astype(object).where(frame.notna(), None).to_dict("records"))
     for record in records:
         for name, value in record.items():
             if isinstance(value, float) and value.is_integer():

@@ -33,7 +33,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ CODE_COLUMNS: tuple[str, ...] = (
 )
 
 # Phone area pseudo-codes have ~100 values: too many to one-hot, so they go with the free text.
-AREA_CODE_COLUMNS: tuple[str, ...] = ("RESIDENCIAL_PHONE_AREA_CODE", "PROFESSIONAL_PHONE_AREA_CODE")
+AREA_CODE_COLUMNS: tuple[str, str] = ("RESIDENCIAL_PHONE_AREA_CODE", "PROFESSIONAL_PHONE_AREA_CODE")
 
 # Pairs whose combination locates an applicant better than either alone ("CENTRO" is everywhere).
 KEY_COMBINATIONS: dict[str, tuple[str, ...]] = {
@@ -145,7 +145,7 @@ def _floats(values: Any) -> np.ndarray:
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
 
 
-def _as_frame(X: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def _as_frame(X: Any, columns: Sequence[str] | np.ndarray | None = None) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X if columns is None else X[list(columns)]
     frame = pd.DataFrame(np.asarray(X, dtype=object))
@@ -449,12 +449,13 @@ class FrequencyEncoder(_FittedColumns, TransformerMixin, BaseEstimator):
         X = self._start_fit(X)
         n = max(len(X), 1)
         self.unseen_share_ = 1.0 / (n + 1)
-        self.shares_, self.missing_shares_ = {}, {}
+        self.shares_: dict[str, dict[str, float]] = {}  # column -> its text value -> share
+        self.missing_shares_: dict[str, float] = {}
         for column in X.columns:
             values = X[column].tolist()
             present = [v for v in values if not is_missing(v)]
             counts = pd.Series(present, dtype=object).value_counts() if present else pd.Series(dtype=float)
-            self.shares_[column] = (counts / n).to_dict()
+            self.shares_[column] = cast("dict[str, float]", (counts / n).to_dict())
             self.missing_shares_[column] = max(len(values) - len(present), 1) / n
         return self
 

@@ -71,7 +71,7 @@ def calibration_bands(
     inner = np.unique(np.quantile(probability, np.linspace(0, 1, bands + 1)[1:-1]))
     band = np.searchsorted(inner, probability, side="right")  # a value on an edge belongs to the band above
     points = None if score is None else np.asarray(score, dtype=float)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index in np.unique(band):
         members = band == index
         n, bads = int(members.sum()), int(bad[members].sum())

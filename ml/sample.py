@@ -55,4 +55,5 @@ def _draw(column: schema.Column, n_rows: int, rng: np.random.Generator) -> np.nd
         high = min(column.maximum or 100, 60)
         values = rng.integers(int(column.minimum or 0), int(high) + 1, n_rows).astype(float)
         return np.where(missing, np.nan, values)
-    return np.where(missing, None, values)
+    values[missing] = None  # an object array made afresh above
+    return values

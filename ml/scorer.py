@@ -152,7 +152,7 @@ class _Member:
         for j, name in zip(self.numeric_columns, self.numeric_sources, strict=True):
             matrix[:, j] = numbers[name]
         if self.kind == "boosting":
-            return self.booster().predict(matrix, num_threads=1)
+            return np.asarray(self.booster().predict(matrix, num_threads=1))
         assert self.mean is not None and self.scale is not None and self.coef is not None
         return ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
 
@@ -543,8 +543,8 @@ class _Builder:
     def _plan(self, columns: list[_Column]) -> dict[str, Any]:
         tabled = [j for j, c in enumerate(columns) if c.table is not None]
         numeric = [j for j, c in enumerate(columns) if c.table is None]
-        tables = [columns[j].table for j in tabled]
-        offsets = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.intp)  # type: ignore[arg-type]
+        tables = [table for j in tabled if (table := columns[j].table) is not None]
+        offsets = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.intp)
         self.used.update(c.source for c in columns)
         return {
             "width": len(columns),

@@ -584,7 +584,7 @@ def _rate(hits: np.ndarray, among: np.ndarray) -> float | None:
 
 def _hindsight(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, Any]:
     """The best cut-off on these very rows: a yardstick for the chosen one, never a policy."""
-    best = curve.loc[curve["profit"].idxmax()]
+    best = curve.iloc[curve["profit"].argmax()]
     return {
         "hindsight_threshold": float(best["threshold"]),
         "hindsight_profit": float(best["profit"]),

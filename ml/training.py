@@ -167,7 +167,8 @@ def train(
         if holdout_metrics:
             progress(f"holdout: ROC AUC {holdout_metrics['roc_auc']:.4f} on {len(holdout)} rows")
         # The rows the final fit learnt from, and its out-of-fold predictions over them (for the cut-off).
-        fitted, final_cv, refit = development, results[best], {}
+        refit: dict[str, Any] = {}
+        fitted, final_cv = development, results[best]
         if config.refit_all:
             model, final_cv, refit = _refit_all(best, frame, config, progress, tick)
             fitted = frame
