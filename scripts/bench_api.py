@@ -97,7 +97,9 @@ def vacuum(database: str) -> None:
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
-        autovacuum = cursor.fetchone()[0]
+        row = cursor.fetchone()
+        assert row is not None  # SHOW answers one row
+        autovacuum = row[0]
         cursor.execute("VACUUM (ANALYZE)")
     conn.close()
     print(f"vacuumed and analysed {database} in {time.monotonic() - started:.1f} s (autovacuum is {autovacuum})")

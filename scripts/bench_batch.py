@@ -57,7 +57,9 @@ def floor(env: dict[str, str], path: Path) -> dict[str, float]:
     from scoring.model_registry import model_version_load
     from scoring.selectors import model_version_get_active
 
-    model = model_version_load(model_version=model_version_get_active())
+    version = model_version_get_active()
+    assert version is not None, "no active model version (bench_api.prepare trains one)"
+    model = model_version_load(model_version=version)
     started = time.perf_counter()
     frame = load_applications(path).frame
     probability_bad(model, frame)
@@ -70,7 +72,8 @@ class PeakMemory(threading.Thread):
 
     def __init__(self, roots: list[int]):
         super().__init__(daemon=True)
-        self.roots, self.peak_mb, self.stopped = roots, {}, threading.Event()
+        self.roots, self.stopped = roots, threading.Event()
+        self.peak_mb: dict[str, float] = {}
 
     def run(self) -> None:
         import psutil

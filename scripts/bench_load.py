@@ -60,7 +60,8 @@ class SteadyLoad(threading.Thread):
     def __init__(self, port: int, token: str, applicants: list[dict[str, Any]], rate: float):
         super().__init__(daemon=True)
         self.port, self.token, self.applicants, self.rate = port, token, applicants, rate
-        self.phase, self.samples, self.stopped = "alone", [], threading.Event()
+        self.phase, self.stopped = "alone", threading.Event()
+        self.samples: list[Sample] = []
         self.lock, self.local, self.start_time = threading.Lock(), threading.local(), 0.0
 
     def run(self) -> None:
@@ -168,10 +169,10 @@ def report(args: argparse.Namespace, samples: list[Sample], batch: dict[str, Any
     end = max((s.due for s in samples), default=0.0)
     for start in range(0, int(end) + 1, WINDOW_SECONDS):
         window = [s for s in samples if start <= s.due < start + WINDOW_SECONDS]
-        phases = "+".join(dict.fromkeys(s.phase for s in window))
+        phase_names = "+".join(dict.fromkeys(s.phase for s in window))
         row = summary(window)
         print(
-            f"{start:>4}-{start + WINDOW_SECONDS:<4} {phases:<12} {row['n']:>5} {row['errors']:>6} {row['late']:>4} "
+            f"{start:>4}-{start + WINDOW_SECONDS:<4} {phase_names:<12} {row['n']:>5} {row['errors']:>6} {row['late']:>4} "
             f"{row['p50']:>8.0f} {row['p95']:>8.0f} {row['p99']:>8.0f} {row['max']:>8.0f}"
         )
     phases = {phase: summary([s for s in samples if s.phase == phase]) for phase in ("alone", "batch", "after")}
