@@ -41,14 +41,14 @@ class QoS(redis.QoS):
     def ack(self, delivery_tag: Any) -> None:
         try:
             super().ack(delivery_tag)
-        except self.channel.connection_errors:
+        except self.channel.connection_errors:  # type: ignore[attr-defined]  # set in Channel.__init__; not in celery-types' stub
             virtual.QoS.ack(self, delivery_tag)  # the local bookkeeping the failed call skipped
             raise
 
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         try:
             super().reject(delivery_tag, requeue=requeue)
-        except self.channel.connection_errors:
+        except self.channel.connection_errors:  # type: ignore[attr-defined]  # set in Channel.__init__; not in celery-types' stub
             virtual.QoS.ack(self, delivery_tag)
             raise
 
@@ -59,7 +59,7 @@ class Channel(redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection is None or self.connection.client is None:
             raise RedisConnectionError("this broker channel's connection was closed (Redis went away)")
-        return super()._connparams(asynchronous=asynchronous)
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]  # private: not in celery-types' stub
 
 
 class Transport(redis.Transport):
