@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from ml import schema
 from ml.file_formats import DataFormatError
@@ -278,8 +279,11 @@ class Recorded:
     where: str
 
 
+Decision = TypeVar("Decision", bound=Hashable)  # how the caller names a decision (a request id, a job line)
+
+
 def sort_outcomes(
-    rows: list[OutcomeRow], matches: Mapping[int, Hashable], recorded: Mapping[Hashable, Recorded]
+    rows: list[OutcomeRow], matches: Mapping[int, Decision], recorded: Mapping[Decision, Recorded]
 ) -> tuple[list[OutcomeRow], list[ListedRow]]:
     """The rows to apply, and the rows listed instead; ``matches`` maps a row's line to its decision
     (rows without a match are the caller's to list as unknown), ``recorded`` a decision to its outcome
@@ -290,7 +294,7 @@ def sort_outcomes(
     - A decision the file gives both 0 and 1 takes neither: every row of it is a conflict.
     - Otherwise the decision's first row is applied and its repeats are duplicates.
     """
-    by_decision: dict[Hashable, list[OutcomeRow]] = {}
+    by_decision: dict[Decision, list[OutcomeRow]] = {}
     for row in rows:
         if row.line in matches:
             by_decision.setdefault(matches[row.line], []).append(row)

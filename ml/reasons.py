@@ -81,7 +81,7 @@ class _Unit:
 
 def explain(
     scorer: CompiledScorer,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Mapping[str, Any],
     reference: Mapping[str, object],
     **options: Any,
 ) -> list[list[Reason]]:

@@ -109,7 +109,7 @@ def test_the_reference_of_the_development_rows_gives_them_an_index_of_zero():
     assert all(sum(spec["counts"]) == 400 for spec in reference["inputs"].values())
     assert json.loads(json.dumps(reference)) == reference  # JSON as it is stored
     report = drift.drift_report(reference, drift.sample_counts(reference, frame, probability), source="same rows")
-    assert report.score.psi == 0.0
+    assert report.score is not None and report.score.psi == 0.0
     assert {row.psi for row in report.inputs} == {0.0}
     assert report.inputs_to_act_on == []
     assert "below 500" in report.notes[0]  # 400 rows: the report says an index is mostly noise

@@ -13,6 +13,7 @@ from ml.outcomes import (
     DUPLICATE,
     INVALID,
     DecisionRef,
+    OutcomeFile,
     OutcomeRow,
     Recorded,
     decision_ref,
@@ -25,7 +26,7 @@ REQUEST = uuid.UUID("7f0c5a4e-1111-4a2b-9c3d-000000000001")
 JOB = uuid.UUID("7f0c5a4e-2222-4a2b-9c3d-000000000002")
 
 
-def _parse(text: str, **options) -> object:
+def _parse(text: str, **options) -> OutcomeFile:
     return parse_outcomes(text, today=TODAY, **options)
 
 

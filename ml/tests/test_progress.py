@@ -28,7 +28,7 @@ def test_training_without_variants_draws_its_bar_on_stderr_through_every_planned
     config = TrainingConfig(
         candidates=("logistic_regression",), n_splits=3, random_state=0, importance_rows=200, variants=False
     )
-    messages = []
+    messages: list[str] = []
     result = train(sample_frame, config, progress=messages.append, show_progress=True)
     captured = capsys.readouterr()
     total = planned_fits(config)

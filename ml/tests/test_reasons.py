@@ -46,7 +46,7 @@ def _substituted(frame: pd.DataFrame, changes: list[tuple[int, tuple[str, ...]]]
     """Copies of rows with columns set to the reference, built record by record (not as reasons.py does)."""
     records = []
     for position, columns in changes:
-        record = {k: (None if pd.isna(v) else v) for k, v in frame.iloc[position].to_dict().items()}
+        record = {str(k): (None if pd.isna(v) else v) for k, v in frame.iloc[position].to_dict().items()}
         record.update({c: reference[c] for c in columns})
         records.append(record)
     return frame_from_records(records)[FEATURES]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,8 +32,8 @@ def _pipeline(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
 def edge_rows(base: pd.DataFrame) -> pd.DataFrame:
     """Rows that reach every corner of the encoders: each allowed code, unseen text and codes,
     every column missing in turn, and the smallest and largest numbers the schema allows."""
-    rows = []
-    template = base.iloc[0].to_dict()
+    rows: list[dict[str, Any]] = []
+    template = {str(name): value for name, value in base.iloc[0].to_dict().items()}
     for column in schema.INPUT_COLUMNS[1:]:
         variants: list[object] = [None]
         if column.kind is schema.Kind.CATEGORY:
@@ -44,7 +45,7 @@ def edge_rows(base: pd.DataFrame) -> pd.DataFrame:
             if column.kind is schema.Kind.DECIMAL:
                 variants += [1234.56, 1e-3]
         for value in variants:
-            for source in (template, base.iloc[1].to_dict()):
+            for source in (template, {str(name): value for name, value in base.iloc[1].to_dict().items()}):
                 rows.append({**source, column.name: value})
     everything_missing = {name: None for name in FEATURES}
     return frame_from_records([*rows, everything_missing, {**everything_missing, "AGE": 120.0}])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,7 +97,7 @@ def test_default_economics_break_even_at_a_quarter():
 def test_the_sweep_agrees_with_one_cut_off_at_a_time():
     curve = profit_curve(PROBABILITY, BAD, FIXED, Economics())
     for row in curve.itertuples():
-        one = simulate(PROBABILITY, BAD, FIXED, threshold=row.threshold, economics=Economics())
+        one = simulate(PROBABILITY, BAD, FIXED, threshold=cast(float, row.threshold), economics=Economics())
         assert row.profit == one["profit"] and row.approved == one["approved"]
     assert curve["approved"].iloc[0] == 0 and curve["profit"].iloc[0] == 0  # the lowest cut-off declines everyone
     assert curve["threshold"].iloc[-1] == 1.0 and curve["profit"].iloc[-1] == -1500  # approve everyone
@@ -168,7 +170,7 @@ def test_cramers_v_tells_a_proxy_from_noise():
     assert cramers_v(noise, sex) < 0.05  # without the bias correction this would be about 0.25
     leaning = pd.Series(np.where(rng.random(5000) < 0.7, mirror, "zip-3"))
     table = proxy_strength({"zip": leaning, "noise": noise}, {"SEX": sex}).set_index("input")
-    assert table.loc["zip", "cramers_v"] > 0.3 and table.loc["noise", "strength"] == "negligible"
+    assert cast(float, table.loc["zip", "cramers_v"]) > 0.3 and table.loc["noise", "strength"] == "negligible"
 
 
 def test_bootstrap_interval_contains_the_measured_profit_and_narrows_with_more_rows():
@@ -179,7 +181,9 @@ def test_bootstrap_interval_contains_the_measured_profit_and_narrows_with_more_r
         ci = bootstrap_intervals(approved[:n], bad[:n], np.full(n, 1000.0), Economics(), n_boot=300)
         profit = policy_outcome(approved[:n], bad[:n], np.full(n, 1000.0), Economics())["profit"]
         assert ci["profit"]["low"] < profit < ci["profit"]["high"]
-        widths.append(ci["profit_per_applicant"]["high"] - ci["profit_per_applicant"]["low"])
+        high, low = ci["profit_per_applicant"]["high"], ci["profit_per_applicant"]["low"]
+        assert high is not None and low is not None
+        widths.append(high - low)
     assert widths[1] < widths[0] / 2
     again = bootstrap_intervals(approved[:2000], bad[:2000], np.full(2000, 1000.0), Economics(), n_boot=300)
     assert (
@@ -192,7 +196,8 @@ def test_a_test_set_without_bad_clients_has_no_uplift_to_share():
     summary = simulate(PROBABILITY, np.zeros(6, dtype=bool), FIXED, threshold=0.25, economics=Economics())
     assert summary["uplift_captured"] is None and summary["profit_oracle"] == summary["profit_approve_all"] == 1500
     ci = bootstrap_intervals(approve(PROBABILITY, 0.25), np.zeros(6, dtype=bool), FIXED, Economics(), n_boot=50)
-    assert ci["uplift_captured"] == {"low": None, "high": None} and ci["profit"]["low"] >= 0
+    low = ci["profit"]["low"]
+    assert ci["uplift_captured"] == {"low": None, "high": None} and low is not None and low >= 0
     report = simulation_report(_scored(50).assign(**{schema.LABEL: 0}), threshold=0.3, economics=Economics(), n_boot=50)
     assert report.summary["roc_auc"] is None and report.charts["roc"]["true_positive_rate"] == []
 

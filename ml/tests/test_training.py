@@ -62,6 +62,7 @@ def test_training_result_records_everything_the_registry_needs(sample_frame):
     assert set(validation[schema.ID_COLUMN]).isdisjoint(result.holdout_ids)
     assert validation["probability_bad"].mean() == pytest.approx(validation[schema.LABEL].mean(), abs=0.01)
     # The compiled scorer every service path uses gives the model's probabilities.
+    assert result.scorer is not None and result.reference_probability is not None
     np.testing.assert_allclose(result.scorer.probability_bad(sample_frame), proba, rtol=0, atol=1e-9)
     # The cut-off is chosen on the validation predictions, and the reference applicant is approved by it.
     assert result.threshold_choice is not None and result.threshold_choice.validation_rows == 480
@@ -179,6 +180,7 @@ def test_refit_all_fits_every_labelled_row_after_the_holdout_is_measured(sample_
         ]
     ).fit(X, y)
     np.testing.assert_allclose(result.model.predict_proba(X), reference.predict_proba(X), rtol=0, atol=1e-12)
+    assert result.scorer is not None
     np.testing.assert_allclose(
         result.scorer.probability_bad(sample_frame), result.model.predict_proba(X)[:, 1], rtol=0, atol=1e-9
     )
@@ -192,6 +194,7 @@ def test_refit_all_fits_every_labelled_row_after_the_holdout_is_measured(sample_
     assert set(result.refit["cv_metrics"]) >= {"roc_auc", "roc_auc_std", "ks", "brier"}
     # The cut-off and the drift reference: out-of-fold predictions over every row, the holdout's included.
     assert len(result.validation) == 600 and set(result.holdout_ids) <= set(result.validation[schema.ID_COLUMN])
+    assert result.threshold_choice is not None
     assert result.threshold_choice.validation_rows == 600 and result.drift_reference["rows"] == 600
 
 
