@@ -14,6 +14,7 @@ def request(
     method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
     parts = urlsplit(url)
+    assert parts.hostname is not None, url
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers or {})

@@ -15,6 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "audit_dependencies.p
 @pytest.fixture
 def audit(monkeypatch):
     spec = importlib.util.spec_from_file_location("audit_dependencies", SCRIPT)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 

@@ -352,7 +352,7 @@ def test_compose_web_and_worker_commands_score_an_applicant_over_http(active_ver
 
     from scoring.tests.factories import UserFactory, applicant_inputs
 
-    token = Token.objects.create(user=UserFactory(username="lender-compose")).key
+    token = Token.objects.create(user=UserFactory.create(username="lender-compose")).key
     services = compose()["services"]
     web_port, metrics_port = _free_port(), _free_port()
     variables = {

@@ -30,6 +30,7 @@ STDERR_OUTPUT = 'data-mime-type="application/vnd.jupyter.stderr"'  # how errors 
 
 def _render_module():
     spec = importlib.util.spec_from_file_location("eda_render", REPO_ROOT / "notebooks" / "render.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

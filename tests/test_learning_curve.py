@@ -18,6 +18,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learning_curve.py"
 @pytest.fixture(scope="module")
 def learning_curve():
     spec = importlib.util.spec_from_file_location("learning_curve", SCRIPT)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -3,6 +3,7 @@ from __future__ import annotations
 from unittest import mock
 
 import factory
+from django.contrib.auth.models import User
 
 from ml.data import records_from_frame
 from ml.sample import synthetic_applications
@@ -11,7 +12,7 @@ from scoring.services import score_requests
 from scoring.services.score_requests import score_request_create, score_request_process
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = "auth.User"
         django_get_or_create = ("username",)
@@ -21,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "password")
 
     @factory.post_generation
-    def _save(obj, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805 - factory_boy hook
+    def _save(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805 - factory_boy hook
         if create:
             obj.save()
 
