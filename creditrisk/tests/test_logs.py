@@ -21,6 +21,7 @@ HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 def stdout_lines() -> Iterator[Callable[[], list[str]]]:
     """What the configured stdout handler (settings.LOGGING: filters, formatter) writes, line by line."""
     [handler] = [h for h in logging.getLogger().handlers if h.get_name() == "stdout"]
+    assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     try:
@@ -59,7 +60,7 @@ def test_every_log_line_of_a_request_carries_its_id(client, stdout_lines):
 
 @pytest.mark.django_db
 def test_log_lines_inside_a_task_carry_the_task_id(stdout_lines):
-    result = score_request_process_task.apply(args=["00000000-0000-0000-0000-000000000002"])
+    result = score_request_process_task.apply(args=("00000000-0000-0000-0000-000000000002",))
     lines = [line for line in stdout_lines() if "does not exist; message dropped" in line]
     assert len(lines) == 1 and f"task_id={result.id}" in lines[0]
 
@@ -67,7 +68,7 @@ def test_log_lines_inside_a_task_carry_the_task_id(stdout_lines):
 def test_outside_a_task_the_task_id_is_a_dash():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
     TaskContext().filter(record)
-    assert record.task_id == "-" and record.task_name == "-"
+    assert vars(record)["task_id"] == "-" and vars(record)["task_name"] == "-"  # attributes the filter adds
 
 
 def test_a_traceback_stays_on_its_event_line():

@@ -79,8 +79,8 @@ def test_decisions_are_the_final_requests_counted_by_decision_and_channel(client
 def test_task_outcomes_are_counted_by_task_name(client, active_version):
     [request] = final_score_requests(active_version, 1)
     before = metric_value(scrape(client), "creditrisk_celery_tasks_total", task=TASK, outcome="succeeded")
-    score_request_process_task.apply(args=[str(request.pk)])  # runs the task here, with Celery's signals
-    score_request_process_task.apply(args=["00000000-0000-0000-0000-000000000000"])  # a dropped message
+    score_request_process_task.apply(args=(str(request.pk),))  # runs the task here, with Celery's signals
+    score_request_process_task.apply(args=("00000000-0000-0000-0000-000000000000",))  # a dropped message
     after = metric_value(scrape(client), "creditrisk_celery_tasks_total", task=TASK, outcome="succeeded")
     assert after == before + 2
 
@@ -92,7 +92,7 @@ def test_a_failing_task_is_counted_as_failed(client, monkeypatch):
 
     monkeypatch.setattr("scoring.tasks.score_request_process", broken)
     before = metric_value(scrape(client), "creditrisk_celery_tasks_total", task=TASK, outcome="failed")
-    result = score_request_process_task.apply(args=["00000000-0000-0000-0000-000000000001"])
+    result = score_request_process_task.apply(args=("00000000-0000-0000-0000-000000000001",))
     assert result.failed()
     assert metric_value(scrape(client), "creditrisk_celery_tasks_total", task=TASK, outcome="failed") == before + 1
 

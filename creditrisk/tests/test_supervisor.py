@@ -63,7 +63,7 @@ def test_a_program_that_exits_is_reported_and_the_wait_ends():
         exited = supervisor.wait(Event())
     finally:
         supervisor.stop()
-    assert (exited.name, exited.code) == ("short", 3)
+    assert exited is not None and (exited.name, exited.code) == ("short", 3)
     assert supervisor.processes["long"].returncode == -signal.SIGTERM
 
 
