@@ -67,7 +67,7 @@ class SimulationRunAdmin(ReadOnlyAdmin):
         "finished_at",
         "attempts",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
     @admin.display(description="simulation")
     def short_id(self, run: SimulationRun) -> str:

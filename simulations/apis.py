@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -34,8 +35,12 @@ _NOT_FOUND = not_found("simulation")
 
 
 class SimulationRunOutputSerializer(serializers.ModelSerializer):
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    model_version: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
+        slug_field="version", read_only=True
+    )
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     # Blank until the run has chosen its cut-off (read-only model fields lose their blank choice).
     threshold_source = serializers.ChoiceField(
         choices=SimulationRun.ThresholdSource.choices, allow_blank=True, read_only=True

@@ -37,7 +37,9 @@ ECONOMICS_FIELDS = (
 
 
 class SimulationStartForm(forms.Form):
-    data = forms.ChoiceField(
+    # A field named "data": the form's metaclass moves declared fields to base_fields, so on an instance
+    # self.data stays the bound data (a QueryDict, or a dict), not this field; Any covers both.
+    data: Any = forms.ChoiceField(
         label="Test the model on",
         choices=[("holdout", "the rows held out when the model was trained"), ("file", "a labelled file I upload")],
         initial="holdout",
@@ -91,6 +93,7 @@ class SimulationStartForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         values = super().clean()
+        assert values is not None  # Form.clean returns cleaned_data
         self._clean_upload(values)
         parameters = {name: values.get(name) for name in (*CUT_OFF_FIELDS, *ECONOMICS_FIELDS)}
         serializer = SimulationParametersSerializer(data={k: v for k, v in parameters.items() if v is not None})

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
+from kombu.transport import redis as redis_transport
 
 from creditrisk.celery import app as celery_app
 from scoring.broker_contents import broker_contents
@@ -28,7 +29,9 @@ def empty_broker() -> None:
     """No message of an earlier test in the queues: the sweep reads them to tell a lost message from
     one waiting (an old one left at the tail would make every row look as if it still waited)."""
     with celery_app.connection_for_write() as connection:
-        connection.default_channel.client.flushdb()
+        channel = connection.default_channel
+        assert isinstance(channel, redis_transport.Channel)  # the tests' broker is Redis
+        channel.client.flushdb()
 
 
 @pytest.fixture(autouse=True)

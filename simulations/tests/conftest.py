@@ -103,10 +103,9 @@ def flip_labels(path: Path) -> Path:
 
 
 def api_client(username: str, *, staff: bool = False) -> APIClient:
-    user = UserFactory(username=username, is_staff=staff)
+    user = UserFactory.create(username=username, is_staff=staff)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    client.user = user
     return client
 
 

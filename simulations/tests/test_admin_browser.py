@@ -8,6 +8,7 @@ from subprocess import Popen
 
 import pytest
 from django.db import connection
+from kombu.transport import redis as redis_transport
 
 from conftest import stop_process
 from creditrisk.celery import app as celery_app
@@ -24,7 +25,9 @@ def simulation_worker(
     """A worker on a queue of its own, with this test's model and upload folders: a session worker of the
     API tests, still serving the batch queue with other folders, must not take this run."""
     settings.CREDITRISK_SIMULATION_QUEUE = "simulations-browser-test"
-    celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
+    channel = celery_app.connection_for_write().default_channel
+    assert isinstance(channel, redis_transport.Channel)  # the tests' broker is Redis
+    channel.client.flushdb()  # no stale messages of older runs
     process = start_worker(
         database=connection.settings_dict["NAME"],
         queues="simulations-browser-test",
@@ -67,7 +70,9 @@ def test_start_a_simulation_from_the_admin_and_open_its_report(
         page.wait_for_selector("[data-testid=simulation-report]", timeout=120_000)  # the page reloads itself
         run = SimulationRun.objects.get()
         assert run.status == "done" and run.source == "file" and run.economics["exposure"] == 2500
-        assert run.economics["margin"] == 0.3 and run.requested_by.username == "analyst"
+        assert (
+            run.economics["margin"] == 0.3 and run.requested_by is not None and run.requested_by.username == "analyst"
+        )
         report = page.locator("[data-testid=simulation-report]").inner_text()
         assert "approve everyone" in report and "oracle" in report and "By SEX" in report
         assert page.locator(".sim-charts img").count() == 4

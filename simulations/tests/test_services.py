@@ -29,6 +29,7 @@ def test_default_run_decides_every_holdout_applicant_at_the_policy_cut_off(model
     decisions = SimulationDecision.objects.filter(run=run)
     assert decisions.count() == len(model_version.holdout_ids) == run.summary["applicants"] == 300
     assert set(decisions.values_list("external_id", flat=True)) == set(model_version.holdout_ids)
+    assert run.threshold is not None
     for decision in decisions:
         assert decision.decision == (DECLINE if decision.probability_bad >= run.threshold else APPROVE)
     assert sum(d.profit for d in decisions) == pytest.approx(run.summary["profit"])
@@ -47,8 +48,12 @@ def test_the_cut_off_is_never_chosen_on_the_test_rows(model_version, labelled_te
     assert run.threshold_source == flipped.threshold_source == "validation"
     assert run.threshold == flipped.threshold
     assert run.summary["profit"] != flipped.summary["profit"]
-    expected = threshold_choice_for(validation=validation_predictions(model_version), economics=economics)
-    assert run.threshold == expected.threshold and run.threshold_choice["validation_rows"] == 900
+    validation = validation_predictions(model_version)
+    assert validation is not None
+    expected = threshold_choice_for(validation=validation, economics=economics)
+    assert (
+        expected is not None and run.threshold == expected.threshold and run.threshold_choice["validation_rows"] == 900
+    )
 
 
 def test_default_economics_use_the_model_threshold_on_any_file(model_version, labelled_test_file):
@@ -157,6 +162,6 @@ def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(model_v
     monkeypatch.setattr(services, "simulation_report", broken)
     run = simulation_run_create(requested_by=None, economics=Economics(), dispatch=False)
     with pytest.raises(ValueError):
-        simulation_run_task.apply(args=[str(run.pk)], throw=True)
+        simulation_run_task.apply(args=(str(run.pk),), throw=True)
     run.refresh_from_db()
     assert run.status == "failed" and "the model could not score" in run.error

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from kombu.transport import redis as redis_transport
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -97,7 +98,9 @@ def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir
     """
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
-    celery_app.connection_for_write().default_channel.client.flushdb()  # no stale messages of older runs
+    channel = celery_app.connection_for_write().default_channel
+    assert isinstance(channel, redis_transport.Channel)  # the tests' broker is Redis
+    channel.client.flushdb()  # no stale messages of older runs
     process = start_worker(
         database=database,
         queues="scoring,batch",

@@ -20,7 +20,7 @@ def _start(client, django_capture_on_commit_callbacks, data=None, **options):
         response = client.post(URL, data or {}, **options)
     if response.status_code == 202:
         assert len(callbacks) == 1  # dispatched only once the run is committed
-        simulation_run_task.apply(args=[response.json()["id"]])
+        simulation_run_task.apply(args=(response.json()["id"],))
     return response
 
 
