@@ -19,5 +19,5 @@ class JSONRenderer(renderers.JSONRenderer):
             return super().render(data, accepted_media_type, renderer_context)
         except UnicodeEncodeError:
             escaping = copy.copy(self)
-            escaping.ensure_ascii = True
+            escaping.ensure_ascii = True  # type: ignore[misc]  # DRF reads it from the instance; drf-stubs says ClassVar
             return super(JSONRenderer, escaping).render(data, accepted_media_type, renderer_context)

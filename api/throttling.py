@@ -14,4 +14,8 @@ class UserRateThrottle(throttling.UserRateThrottle):
     """
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        if self.scope is None:
+            return None
+        # Rates are strings ("120/min"); drf-stubs types DEFAULT_THROTTLE_RATES' values as numbers.
+        rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES  # type: ignore[assignment]
+        return rates.get(self.scope)

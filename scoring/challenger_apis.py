@@ -131,7 +131,8 @@ class SwapSetSerializer(serializers.Serializer):
 
 
 class ShiftBandSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    # The metaclass moves declared fields to _declared_fields: an instance's own label stays Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
     low = serializers.IntegerField(allow_null=True)
     high = serializers.IntegerField(allow_null=True)
     decisions = serializers.IntegerField()

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -112,7 +113,9 @@ def _used_inputs(active: ModelVersion | None) -> set[str]:
 
 @login_required
 def demo_page(request: HttpRequest) -> HttpResponse:
-    values, errors, results, upload_error, queue_error = _defaults(), {}, [], "", ""
+    values, upload_error, queue_error = _defaults(), "", ""
+    errors: dict[str, Any] = {}
+    results: list[ScoreRequest] = []
     try:
         if request.method == "POST" and "file" in request.FILES:
             job, upload_error = _score_upload(request)
@@ -165,7 +168,7 @@ def _typed(form: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
-def _score_all(request: HttpRequest, inputs: list[dict[str, Any]]) -> list[ScoreRequest | None]:
+def _score_all(request: HttpRequest, inputs: list[dict[str, Any]]) -> list[ScoreRequest]:
     """Each applicant's decision, or its queued request where the worker did not answer within the wait."""
     created: list[ScoreRequest] = []
     try:
@@ -181,18 +184,20 @@ def _score_all(request: HttpRequest, inputs: list[dict[str, Any]]) -> list[Score
     finals = score_requests_wait_final(
         score_request_ids=[r.pk for r in created], timeout=settings.CREDITRISK_SCORE_WAIT_SECONDS
     )
-    results = [finals.get(r.pk, r) for r in created]
-    for result in results:  # what the page lists as not given, as the API does
-        result.missing_inputs = missing_inputs(inputs=result.input_snapshot, model_version=result.model_version)
-    return results
+    return [finals.get(r.pk, r) for r in created]
 
 
 def _result_view(result: ScoreRequest) -> dict[str, Any]:
     """A decision as the page draws it: the gauge over the range real applicants get, and the
     reasons as bars of their impact (the drop in probability of default at the reference value)."""
-    view: dict[str, Any] = {"request": result}
+    view: dict[str, Any] = {
+        "request": result,
+        # What the page lists as not given, as the API does.
+        "missing_inputs": missing_inputs(inputs=result.input_snapshot, model_version=result.model_version),
+    }
     if result.status != ScoreRequest.Status.DONE or result.model_version is None:
         return view
+    assert result.score is not None  # a done request has its score
     gauge = gauge_for(result.model_version)
     largest = max((reason["impact"] for reason in result.reasons), default=0.0) or 1.0
     view["gauge"], view["drawing"] = gauge, gauge_drawing(gauge, result.score)
@@ -210,7 +215,8 @@ def _result_view(result: ScoreRequest) -> dict[str, Any]:
 def _score_upload(request: HttpRequest) -> tuple[BatchJob | None, str]:
     """A small file becomes a bulk job, whose page lists its results as one table."""
     upload = request.FILES["file"]
-    if upload.size > MAX_UPLOAD_BYTES:
+    assert isinstance(upload, UploadedFile)  # one file under that name
+    if (upload.size or 0) > MAX_UPLOAD_BYTES:
         return None, "The demo takes files up to 1 MB; use the bulk jobs page for larger ones."
     try:
         job = batch_job_create(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -107,7 +108,12 @@ class ModelVersion(models.Model):
 
 def _applicant_field(column: Column) -> models.Field:
     """A typed model field for one input column of the schema."""
-    options = {"null": True, "blank": True, "help_text": column.description, "db_column": column.name.lower()}
+    options: dict[str, Any] = {
+        "null": True,
+        "blank": True,
+        "help_text": column.description,
+        "db_column": column.name.lower(),
+    }
     if column.kind is Kind.DECIMAL:
         return models.FloatField(**options)
     if column.kind is Kind.INTEGER:
@@ -502,6 +508,7 @@ class Outcome(models.Model):
         """As an outcome file names the decision: its uuid, or a bulk row's ``<job id>:<line>``."""
         if self.score_request_id:
             return str(self.score_request_id)
+        assert self.batch_result is not None  # the check constraint: a request's outcome or a bulk row's
         return f"{self.batch_result.job_id}:{self.batch_result.line}"
 
 

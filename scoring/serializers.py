@@ -84,7 +84,14 @@ def _code_field(column: Column, options: dict[str, Any]) -> CodeField:
     schema_ = (
         {"oneOf": [text, {"type": "integer", "enum": [int(c) for c in column.allowed]}]} if field.numeric else text
     )
-    return extend_schema_field({**schema_, "nullable": column.nullable, "description": column.description})(field)
+    # drf-spectacular annotates a field instance as it does a class (its hint allows callables only).
+    annotate = extend_schema_field({**schema_, "nullable": column.nullable, "description": column.description})
+    return annotate(field)  # type: ignore[type-var]
+
+
+def _whole(bound: float | None) -> int | None:
+    """A whole-number input's bound, which the schema writes as a whole number."""
+    return None if bound is None else int(bound)
 
 
 def _field(column: Column) -> serializers.Field:
@@ -93,9 +100,10 @@ def _field(column: Column) -> serializers.Field:
         "required": not column.nullable,
         "allow_null": column.nullable,
     }
+    if column.kind is Kind.INTEGER:
+        return WholeNumberField(min_value=_whole(column.minimum), max_value=_whole(column.maximum), **options)
     if column.is_numeric:
-        cls = WholeNumberField if column.kind is Kind.INTEGER else NumberField
-        return cls(min_value=column.minimum, max_value=column.maximum, **options)
+        return NumberField(min_value=column.minimum, max_value=column.maximum, **options)
     if column.kind is Kind.CATEGORY:
         return _code_field(column, options)
     field = TextField(
@@ -108,7 +116,8 @@ def _field(column: Column) -> serializers.Field:
     # Blanks around the text are trimmed before any check, so the pattern lets them be.
     pattern = rf"^\s*[^{schema.CONTROL_CHARACTERS[1:-1]}]*\s*$"
     text = {"type": "string", "maxLength": schema.TEXT_MAX_LENGTH, "pattern": pattern}
-    return extend_schema_field({**text, "nullable": column.nullable, "description": column.description})(field)
+    annotate = extend_schema_field({**text, "nullable": column.nullable, "description": column.description})
+    return annotate(field)  # type: ignore[type-var]  # a field instance, as above
 
 
 @functools.cache

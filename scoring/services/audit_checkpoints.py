@@ -57,6 +57,7 @@ def checkpoint_sign(*, sequence: int, record_hash: str, keyring: AuditKeyring) -
         sequence, record_hash, now.isoformat(), keyring.current_id, "", f"{sequence:015d}-{now:%Y%m%dT%H%M%S%f}Z.json"
     )
     mac = keyring.mac(keyring.current_id)
+    assert mac is not None  # the current key is on the keyring
     mac.update(unsigned.signed_text())
     return Checkpoint(**{**asdict(unsigned), "mac": mac.hexdigest()})
 

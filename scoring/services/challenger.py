@@ -209,10 +209,11 @@ def _insert(row: ShadowScore) -> None:
     """One INSERT, kept if a row of the same decision is already there (a second delivery): no transaction
     of its own, so in a worker it costs one round trip."""
     fields = [f for f in ShadowScore._meta.concrete_fields if not f.primary_key]
+    columns = [f.column for f in fields if f.column is not None]  # every concrete field has its column
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(ShadowScore._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"INSERT INTO {quote(ShadowScore._meta.db_table)} ({', '.join(quote(column) for column in columns)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING",
             [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields],
         )
@@ -307,6 +308,7 @@ def _copy_rows(
         "champion_decision": results["decision"].to_numpy(dtype=object),
     }
     if connection.vendor != "postgresql":
+        assert job.model_version_id is not None  # a job scored by the champion names it
         ShadowScore.objects.bulk_create(
             (
                 ShadowScore(

@@ -123,7 +123,7 @@ def _single_decisions(
         .values_list("input_snapshot", "probability_bad")
         .iterator(chunk_size=_SNAPSHOT_ROWS)
     )
-    batch: list[tuple[dict[str, Any], float]] = []
+    batch: list[tuple[dict[str, Any], float | None]] = []  # a done request has its probability
     for row in rows:
         batch.append(row)
         if len(batch) == _SNAPSHOT_ROWS:
@@ -133,7 +133,7 @@ def _single_decisions(
         yield _frame(batch)
 
 
-def _frame(batch: list[tuple[dict[str, Any], float]]) -> tuple[pd.DataFrame, np.ndarray]:
+def _frame(batch: list[tuple[dict[str, Any], float | None]]) -> tuple[pd.DataFrame, np.ndarray]:
     return frame_from_records([snapshot for snapshot, _ in batch]), np.array([p for _, p in batch], dtype=float)
 
 

@@ -244,7 +244,8 @@ def _match(rows: list[OutcomeRow], scope: Any) -> tuple[dict[int, _Decision], li
     listed: list[ListedRow] = []
     found = _decisions_by_ref([row.decision for row in by_decision if row.decision], scope)
     for row in by_decision:
-        decision = found.get(row.decision)  # type: ignore[arg-type]
+        assert row.decision is not None  # the rows that name a decision, each found or explained
+        decision = found[row.decision]
         if isinstance(decision, str):
             listed.append(ListedRow(row.line, row.reference, UNKNOWN, decision))
         elif row.id_client is not None and decision.external_id != row.id_client:
