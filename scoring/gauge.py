@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypedDict
 
 from django.conf import settings
 
@@ -65,7 +66,15 @@ def _arc(start: float, end: float) -> str:
     return f"M{x0},{y0} A{RADIUS},{RADIUS} 0 0,1 {x1},{y1}"
 
 
-def gauge_drawing(gauge: Gauge, points: int) -> dict[str, object]:
+class GaugeDrawing(TypedDict):
+    decline_zone: str  # SVG paths
+    approve_zone: str
+    tick: dict[str, float]  # x1, y1, x2, y2
+    cutoff_label: dict[str, float | str]  # x, y, anchor
+    needle: dict[str, float]  # x, y
+
+
+def gauge_drawing(gauge: Gauge, points: int) -> GaugeDrawing:
     """SVG geometry of one applicant's gauge: the decline and approve zones, the cut-off tick, the needle."""
     cut, score = gauge.share(gauge.cutoff), gauge.share(points)
     tick_inner, tick_outer = _point(cut, RADIUS - 16), _point(cut, RADIUS + 14)

@@ -111,7 +111,7 @@ def test_staff_upload_a_batch_file_and_follow_its_progress(staff_client, active_
     response = staff_client.post("/admin/scoring/batchjob/add/", {"file": upload})
     job = BatchJob.objects.get()
     assert response.status_code == 302 and str(job.pk) in response["Location"]
-    assert job.channel == "admin" and job.uploaded_by.username == "ops"
+    assert job.channel == "admin" and job.uploaded_by is not None and job.uploaded_by.username == "ops"
     batch_job_run_inline(job=job)
     listing = staff_client.get("/admin/scoring/batchjob/").content.decode()
     assert "600 scored, 0 invalid of 600" in listing and "100.0" in listing

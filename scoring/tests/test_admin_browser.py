@@ -10,7 +10,7 @@ from scoring.tests.factories import UserFactory, final_score_requests
 
 @pytest.mark.django_db(transaction=True)
 def test_model_version_page_and_dashboard_in_a_real_browser(live_server, trained_version, tmp_path, monkeypatch):
-    UserFactory(username="analyst", password="s3cret-pass", is_staff=True, is_superuser=True)
+    UserFactory.create(username="analyst", password="s3cret-pass", is_staff=True, is_superuser=True)
     final_score_requests(trained_version, 40)
     with browser_page(monkeypatch) as page:
         admin_login(page, live_server.url, "analyst", "s3cret-pass")

@@ -96,7 +96,9 @@ def test_the_comparison_page_shows_agreement_swap_sets_shift_and_charts(
     assert "no outcomes are recorded yet" in text and "20 or more lower" in text
     shadows = staff_client.get("/admin/scoring/shadowscore/")
     assert shadows.status_code == 200 and "champion and challenger" in _text(shadows)
-    assert staff_client.post(f"/admin/scoring/shadowscore/{ShadowScore.objects.first().pk}/delete/").status_code == 403
+    shadow = ShadowScore.objects.first()
+    assert shadow is not None
+    assert staff_client.post(f"/admin/scoring/shadowscore/{shadow.pk}/delete/").status_code == 403
 
 
 def test_the_comparison_page_says_when_there_is_nothing_and_refuses_bad_dates(staff_client, active_version):

@@ -45,7 +45,7 @@ def test_staff_upload_outcomes_and_see_what_was_listed_on_a_read_only_page(staff
 
 
 def test_a_refused_file_keeps_the_note_and_the_client_chosen(staff_client, active_version):
-    lender = UserFactory(username="lender-a")
+    lender = UserFactory.create(username="lender-a")
     response = staff_client.post(
         ADD, {"file": _file("ID_CLIENT,outcome\n1,1\n", "wrong.csv"), "note": "Q3 export", "decisions_of": lender.pk}
     )
@@ -57,7 +57,7 @@ def test_a_refused_file_keeps_the_note_and_the_client_chosen(staff_client, activ
 
 
 def test_a_clients_outcomes_match_only_that_clients_decisions(staff_client, active_version):
-    lender, other = UserFactory(username="lender-a"), UserFactory(username="lender-b")
+    lender, other = UserFactory.create(username="lender-a"), UserFactory.create(username="lender-b")
     final_score_requests(active_version, 1, user=other)  # ID_CLIENT 1, another lender's
     mine = final_score_requests(active_version, 1, user=lender)[0]  # ID_CLIENT 1 too
     staff_client.post(ADD, {"file": _file("ID_CLIENT,bad\n1,1\n"), "decisions_of": lender.pk})

@@ -151,7 +151,7 @@ def test_drift_command_reports_a_window_and_can_store_it(drift_version):
     out = _run("drift", "--since", "2000-01-01", "--store")
     assert "3 rows" in out and "3 single and 0 bulk decisions by v1" in out
     stored = DriftReport.objects.get()
-    assert stored.source == "window" and stored.rows == 3 and stored.since.year == 2000
+    assert stored.source == "window" and stored.rows == 3 and stored.since is not None and stored.since.year == 2000
     with pytest.raises(CommandError, match="not a date"):
         _run("drift", "--since", "last week")
 

@@ -44,7 +44,7 @@ def test_the_command_records_a_file_lists_what_it_did_not_apply_and_reports(acti
 
 
 def test_a_client_given_with_user_matches_that_clients_decisions_only(active_version, write_file):
-    lender, other = UserFactory(username="lender-a"), UserFactory(username="lender-b")
+    lender, other = UserFactory.create(username="lender-a"), UserFactory.create(username="lender-b")
     theirs = final_score_requests(active_version, 1, user=other)[0]
     path = write_file("o.csv", f"decision_id,bad\n{theirs.pk},1\n")
     result = json.loads(_run(str(path), "--user", "lender-a", "--json"))

@@ -43,7 +43,7 @@ def test_every_cell_of_an_export_is_safe():
 @pytest.mark.django_db
 def test_the_admin_export_neutralises_a_clients_formula_user_name(client, active_version):
     """User names may start with +, - or @ (Django's own rule allows them): they reach the export."""
-    clients = [UserFactory(username=name) for name in ("+1-555-0100", "-cmd", "@SUM")]
+    clients = [UserFactory.create(username=name) for name in ("+1-555-0100", "-cmd", "@SUM")]
     requests = [final_score_requests(active_version, 1, user=user)[0] for user in clients]
     client.force_login(User.objects.create_superuser("ops", password="x"))
     response = client.post(

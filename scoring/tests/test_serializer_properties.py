@@ -36,7 +36,9 @@ def _padded(text: str) -> st.SearchStrategy[str]:
 
 def json_values(column: Column) -> st.SearchStrategy[Any]:
     """Values a client might send for ``column``: valid ones as JSON would carry them, invalid ones, other types."""
-    valid = valid_values(column, UNICODE_TEXT).map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+    valid: st.SearchStrategy[Any] = valid_values(column, UNICODE_TEXT).map(
+        lambda v: int(v) if isinstance(v, float) and v.is_integer() else v
+    )
     return st.one_of(
         valid,
         valid.filter(lambda v: isinstance(v, str)).flatmap(_padded),

@@ -137,6 +137,7 @@ def test_a_truncated_gzip_is_refused_or_fails_the_job_with_the_reason(active_ver
 def test_a_chunk_delivered_twice_is_stored_once(active_version, trained):
     job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
     chunk = job.chunks.first()
+    assert chunk is not None
     batch_chunk_process(chunk_id=chunk.pk)
     batch_chunk_process(chunk_id=chunk.pk)  # a second delivery of the same task
     job.refresh_from_db()
@@ -185,6 +186,7 @@ def test_a_chunk_that_keeps_dying_is_given_up(active_version, trained, settings)
     settings.CREDITRISK_MAX_ATTEMPTS = 2
     job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
     chunk = job.chunks.first()
+    assert chunk is not None
     BatchChunk.objects.filter(pk=chunk.pk).update(attempts=2)  # two deliveries died mid-task before
     batch_chunk_process(chunk_id=chunk.pk)
     job.refresh_from_db()
@@ -350,7 +352,9 @@ def test_a_chunk_checks_its_rows_foreign_keys_before_it_takes_the_chains_head(ac
         pytest.skip("the statements pinned are PostgreSQL's")  # CI runs on PostgreSQL
     job = batch_job_index(job_id=_create(trained["text"].encode("latin-1")).pk, dispatch=False)
     with CaptureQueriesContext(connection) as queries:
-        batch_chunk_process(chunk_id=job.chunks.order_by("index").first().pk)
+        chunk = job.chunks.order_by("index").first()
+        assert chunk is not None
+        batch_chunk_process(chunk_id=chunk.pk)
     statements = [query["sql"] for query in queries.captured_queries]
     checks = statements.index("SET CONSTRAINTS ALL IMMEDIATE")
     head = next(i for i, sql in enumerate(statements) if "scoring_auditchainhead" in sql and "FOR UPDATE" in sql)

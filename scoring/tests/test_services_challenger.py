@@ -95,6 +95,7 @@ def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_ver
         done.decision,
     )
     assert shadow.probability_bad == pytest.approx(done.probability_bad, abs=1e-12)  # the same scorer
+    assert shadow.probability_bad is not None
     assert shadow.decision == (DECLINE if shadow.probability_bad >= 0.2 else APPROVE) and shadow.threshold == 0.2
     assert shadow.external_id == done.external_id
     assert audit_verify() == (2, [])  # the chain holds the champion's records only, unchanged
@@ -195,7 +196,7 @@ def test_every_line_of_a_bulk_job_is_shadowed_beside_its_decision(active_version
     challenger_set(model_version=challenger_version)
     job = _run_job(trained)
     assert job.status == "done" and job.rows_done == 150
-    results = {r.line: r for r in BatchResult.objects.filter(job=job)}
+    results: dict[int | None, BatchResult] = {r.line: r for r in BatchResult.objects.filter(job=job)}
     shadows = {s.line: s for s in ShadowScore.objects.filter(job=job)}
     assert shadows.keys() == results.keys()
     for line, shadow in shadows.items():
@@ -208,9 +209,10 @@ def test_every_line_of_a_bulk_job_is_shadowed_beside_its_decision(active_version
         )
         assert shadow.champion_probability == result.probability_bad
         assert shadow.probability_bad == pytest.approx(result.probability_bad, abs=1e-12)
+        assert shadow.probability_bad is not None
         assert shadow.decision == (DECLINE if shadow.probability_bad >= 0.2 else APPROVE)
-    swapped = [s for s in shadows.values() if s.decision != s.champion_decision]
-    assert swapped and all(0.2 <= s.probability_bad < 0.25 for s in swapped)  # declined by the challenger only
+    swapped = [(s, s.probability_bad) for s in shadows.values() if s.decision != s.champion_decision]
+    assert swapped and all(p is not None and 0.2 <= p < 0.25 for _, p in swapped)  # declined by the challenger only
 
 
 def test_a_failing_challenger_leaves_a_bulk_job_whole_and_records_each_chunk(

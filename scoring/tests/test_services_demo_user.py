@@ -15,11 +15,17 @@ def test_the_first_start_creates_demo_and_shows_the_same_password_on_every_start
     kept = tmp_path / "var" / "demo-user.json"
     first = demo_user_ensure(credentials_file=kept)
     user = get_user_model().objects.get(username="demo")
-    assert first.created and user.is_staff and user.is_superuser and user.check_password(first.password)
+    assert (
+        first is not None
+        and first.created
+        and user.is_staff
+        and user.is_superuser
+        and user.check_password(first.password)
+    )
     assert first.token == Token.objects.get(user=user).key
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600  # the owner's only
     again = demo_user_ensure(credentials_file=kept)
-    assert (again.created, again.password, again.token) == (False, first.password, first.token)
+    assert again is not None and (again.created, again.password, again.token) == (False, first.password, first.token)
     assert get_user_model().objects.count() == 1
 
 
@@ -29,13 +35,15 @@ def test_a_changed_password_is_not_shown(tmp_path):
     user = get_user_model().objects.get(username="demo")
     user.set_password("a-password-of-their-own")
     user.save()
-    assert demo_user_ensure(credentials_file=kept).password is None
+    shown = demo_user_ensure(credentials_file=kept)
+    assert shown is not None and shown.password is None
     kept.unlink()
-    assert demo_user_ensure(credentials_file=kept).password is None
+    shown = demo_user_ensure(credentials_file=kept)
+    assert shown is not None and shown.password is None
 
 
 def test_no_demo_user_is_created_where_users_exist(tmp_path):
-    UserFactory(username="lender")
+    UserFactory.create(username="lender")
     assert demo_user_ensure(credentials_file=tmp_path / "demo-user.json") is None
     assert not get_user_model().objects.filter(username="demo").exists()
 

@@ -6,6 +6,7 @@ import logging
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -30,7 +31,7 @@ from scoring.tests.factories import final_score_requests
 pytestmark = pytest.mark.django_db
 
 
-def applications_file(tmp_path: Path, n: int = 150, seed: int = 21, **changes: object) -> Path:
+def applications_file(tmp_path: Path, n: int = 150, seed: int = 21, **changes: Any) -> Path:
     frame = synthetic_applications(n, seed=seed, with_label=False, first_id=100_000)
     for name, value in changes.items():
         frame[name] = value
@@ -74,7 +75,7 @@ def test_bulk_decisions_whose_file_is_gone_count_in_the_score_only(drift_version
     job = bulk_job(applications_file(tmp_path))
     shutil.rmtree(job_folder(job))
     report = drift_report_for_window(since=timezone.now() - timedelta(hours=1))
-    assert report.score.rows == 152
+    assert report.score is not None and report.score.rows == 152
     assert {row.rows for row in report.inputs} == {2}
     assert any(note.startswith("150 bulk decisions count in the score's index only") for note in report.notes)
 
@@ -83,7 +84,7 @@ def test_decisions_outside_the_window_are_left_out(drift_version):
     final_score_requests(drift_version, 2)
     report = drift_report_for_window(since=timezone.now() + timedelta(minutes=1))
     assert report.rows == 0 and "no decisions in the window" in report.notes
-    assert report.score.band == "none" and report.inputs == []
+    assert report.score is not None and report.score.band == "none" and report.inputs == []
 
 
 def test_a_file_whose_ages_moved_reads_act_on_age(drift_version, tmp_path):
@@ -150,7 +151,7 @@ def test_the_periodic_task_logs_and_stores_the_last_seven_days(drift_version, ca
         drift_report_task()
     stored = DriftReport.objects.get()
     assert stored.source == DriftReport.Source.WINDOW and stored.rows == 4
-    assert stored.until - stored.since == timedelta(days=7)
+    assert stored.until is not None and stored.since is not None and stored.until - stored.since == timedelta(days=7)
     assert stored.score_psi == stored.report["score"]["psi"]
     assert "Population stability of decisions from" in caplog.text and "AGE" in caplog.text
 

@@ -140,15 +140,16 @@ def test_id_client_takes_the_latest_decision_and_says_when_there_were_several(ac
 
 
 def test_a_client_matches_only_its_own_decisions_and_staff_match_anyones(active_version):
-    lender_a, lender_b = UserFactory(username="lender-a"), UserFactory(username="lender-b")
-    staff = UserFactory(username="ops", is_staff=True)
+    lender_a, lender_b = UserFactory.create(username="lender-a"), UserFactory.create(username="lender-b")
+    staff = UserFactory.create(username="ops", is_staff=True)
     decision = _decision(active_version, 55, 0.1, user=lender_a)
     _decision(active_version, 55, 0.1, user=lender_b, ago=timedelta(days=90))  # lender B's own client 55
     refused = _upload(f"decision_id,bad\n{decision.pk},1\n", user=lender_b)
     assert refused.applied == 0 and _listed(refused)[0][2] == "no score request or bulk job of lender-b has this id"
     by_b = _upload("ID_CLIENT,bad\n55,0\n", user=lender_b)
     assert by_b.applied == 1 and by_b.counts["ambiguous"] == 0 and by_b.decisions_of == lender_b
-    assert Outcome.objects.get(upload=by_b).score_request.requested_by == lender_b
+    outcome = Outcome.objects.get(upload=by_b)
+    assert outcome.score_request is not None and outcome.score_request.requested_by == lender_b
     for_a = _upload("ID_CLIENT,bad\n55,1\n", user=staff, decisions_of=lender_a)
     assert for_a.applied == 1 and Outcome.objects.get(upload=for_a).score_request_id == decision.pk
     assert for_a.uploaded_by == staff and for_a.decisions_of == lender_a
@@ -298,6 +299,7 @@ def test_the_challenger_comparison_measures_both_models_on_the_shadowed_decision
     rows = [f"{r.pk},{i % 2}" for i, r in enumerate(singles)] + [f"{job.pk}:{line},{line % 2}" for line in (1, 2, 3)]
     _upload("decision_id,bad\n" + "\n".join(rows) + "\n")
     realised = challenger_comparison().realised
+    assert realised is not None
     assert realised["outcomes"] == 9 and realised["limit"].startswith("Both models are measured on the same decisions")
     champion, challenger = realised["champion"], realised["challenger"]
     assert champion["outcomes"] == challenger["outcomes"] == 9 and champion["bads"] == challenger["bads"] == 5

@@ -156,6 +156,7 @@ def test_a_dead_workers_chunk_is_dispatched_again_at_once(
         )
         batch_job_index(job_id=job.pk)
     chunk = BatchChunk.objects.filter(job=job).first()
+    assert chunk is not None
     BatchChunk.objects.filter(pk=chunk.pk).update(claimed_by="dead@host", attempts=1)
     assert stale_work_sweep()["batch_chunks"] == 1
 
@@ -182,6 +183,7 @@ def test_a_chunk_a_worker_is_storing_right_now_is_skipped_not_waited_for(active_
     long_ago = timezone.now() - timedelta(hours=1)
     BatchChunk.objects.filter(job=job).update(dispatched_at=long_ago)
     storing = BatchChunk.objects.filter(job=job).order_by("index").first()
+    assert storing is not None
     # A worker in the middle of storing that chunk: its row locked and marked done, not yet committed.
     worker = database_session()
     try:

@@ -46,7 +46,7 @@ def simulation_worker(
 def test_start_a_simulation_from_the_admin_and_open_its_report(
     model_version, simulation_worker, live_server, labelled_test_file, tmp_path, monkeypatch
 ):
-    UserFactory(username="analyst", password="s3cret-pass", is_staff=True, is_superuser=True)
+    UserFactory.create(username="analyst", password="s3cret-pass", is_staff=True, is_superuser=True)
     with browser_page(monkeypatch) as page:
         admin_login(page, live_server.url, "analyst", "s3cret-pass")
         page.goto(f"{live_server.url}/admin/simulations/simulationrun/")

@@ -117,7 +117,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir
 
 @pytest.fixture
 def client_user(db):
-    return UserFactory(username="lender-a")
+    return UserFactory.create(username="lender-a")
 
 
 @pytest.fixture
@@ -130,13 +130,15 @@ def api(client_user) -> APIClient:
 @pytest.fixture
 def other_api(db) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory(username='lender-b')).key}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory.create(username='lender-b')).key}"
+    )
     return client
 
 
 @pytest.fixture
 def staff_api(db) -> APIClient:
-    staff = UserFactory(username="backoffice", is_staff=True)
+    staff = UserFactory.create(username="backoffice", is_staff=True)
     client = APIClient()
     client.force_authenticate(staff)
     return client

@@ -78,6 +78,7 @@ def test_cancel_while_chunks_run_answers_at_once_and_stops_the_rest(api, active_
     assert (job.status, job.rows_done, job.chunks_done) == ("cancelled", body["rows_done"], body["chunks_done"])
     assert BatchResult.objects.filter(job_id=job_id).count() == job.rows_done
     statuses = list(BatchChunk.objects.filter(job_id=job_id).values_list("status", flat=True))
+    assert job.chunks_total is not None
     assert (
         statuses.count("done") == job.chunks_done and statuses.count("cancelled") == job.chunks_total - job.chunks_done
     )

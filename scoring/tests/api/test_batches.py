@@ -104,7 +104,7 @@ def test_the_demo_page_takes_a_file_as_a_bulk_job(client, active_version, traine
     from scoring.services.batch_chunks import batch_job_run_inline
     from scoring.tests.factories import UserFactory
 
-    client.force_login(UserFactory(username="analyst"))
+    client.force_login(UserFactory.create(username="analyst"))
     page = client.get("/batches/")
     assert page.status_code == 200 and "Score a whole file" in page.content.decode()
     upload = SimpleUploadedFile("portfolio.txt", trained["text"].encode("latin-1"))

@@ -3,6 +3,8 @@ a failing challenger that leaves the answer alone, who sees which shadow scores,
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -18,11 +20,11 @@ COMPARISON = "/api/v1/challenger/comparison/"
 
 def _shadow_of(request_id: str, timeout: float = 10) -> ShadowScore:
     wait_for(
-        lambda: ShadowScore.objects.filter(score_request_id=request_id).exists(),
+        lambda: ShadowScore.objects.filter(score_request_id=uuid.UUID(request_id)).exists(),
         timeout,
         f"the shadow score of {request_id}",
     )
-    return ShadowScore.objects.get(score_request_id=request_id)
+    return ShadowScore.objects.get(score_request_id=uuid.UUID(request_id))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -31,7 +31,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"  # loo
 
 @pytest.fixture
 def logged_in(client, db):
-    user = UserFactory(username="officer")
+    user = UserFactory.create(username="officer")
     client.force_login(user)
     return client
 
@@ -158,7 +158,7 @@ def _keep_validation(version: ModelVersion, trained: dict) -> None:
 def test_demo_page_in_a_real_browser(
     live_server, active_version, celery_worker_process, trained, tmp_path, monkeypatch
 ):
-    UserFactory(username="officer", password="s3cret-pass")
+    UserFactory.create(username="officer", password="s3cret-pass")
     _keep_validation(active_version, trained)
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -218,7 +218,7 @@ def test_bulk_job_progress_moves_within_its_one_chunk(
 ):
     """A file of one chunk: the page and the API show rows handled strictly between 0 and the total,
     with a rate and a time left, several times before the job ends."""
-    UserFactory(username="officer", password="s3cret-pass")
+    UserFactory.create(username="officer", password="s3cret-pass")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     queue = f"batch-progress-{os.getpid()}"  # a worker of this test's own, configured as below
     settings.CREDITRISK_BATCH_QUEUE = queue

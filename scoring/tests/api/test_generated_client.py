@@ -60,7 +60,7 @@ def generated(live_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def token(db) -> str:
-    return Token.objects.create(user=UserFactory(username="integrator")).key
+    return Token.objects.create(user=UserFactory.create(username="integrator")).key
 
 
 def _module(package, name: str):

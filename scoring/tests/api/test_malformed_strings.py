@@ -103,7 +103,7 @@ def test_query_strings_and_upload_names_with_such_bytes_are_no_500(api, active_v
 
 def test_the_demo_form_and_the_admin_login_answer_such_bytes_with_a_form_error(active_version):
     officer = Client()
-    officer.force_login(UserFactory(username="officer"))
+    officer.force_login(UserFactory.create(username="officer"))
     body = b"AGE=30&PAYMENT_DAY=%ED%A0%80&SEX=%ED%A0%80"
     response = officer.post("/", body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400 and "PAYMENT_DAY" in response.content.decode()

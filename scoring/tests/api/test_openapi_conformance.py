@@ -21,6 +21,7 @@ import gzip
 import os
 import random
 import time
+from typing import Any
 
 import pytest
 import schemathesis
@@ -73,7 +74,7 @@ FUZZ_SEED = int(os.environ.get("CREDITRISK_FUZZ_SEED") or random.SystemRandom().
 FUZZ_DEADLINE = time.monotonic() + FUZZ_SECONDS
 
 
-def _limits(examples: int, **extra: object) -> settings:
+def _limits(examples: int, **extra: Any) -> settings:
     if FUZZ_SECONDS:  # random examples, more of them; the seed comes from pytest's --hypothesis-seed
         return settings(
             max_examples=examples * 4,
@@ -208,7 +209,7 @@ def test_api_sequences_conform_to_its_schema(api_schema):
     Fuzzing: rounds of random sequences, each with its own seed, until the time is up."""
     headers, _ = _schema_client()
 
-    class Client(api_schema.as_state_machine()):
+    class Client(api_schema.as_state_machine()):  # type: ignore[misc]  # a class schemathesis builds at run time
         # Each sequence starts from the same database: what one sequence made (a cancelled job, a new
         # request) would otherwise change which calls the next can make, and hypothesis refuses a test
         # whose generation depends on outside state (FlakyStrategyDefinition, met by `make fuzz`).

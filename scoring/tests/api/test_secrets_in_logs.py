@@ -19,7 +19,7 @@ WRONG_TOKEN = "f" * 40
 @pytest.mark.django_db
 def test_tokens_and_passwords_never_appear_in_logs(active_version, settings, caplog, capfd, monkeypatch):
     settings.CREDITRISK_SCORE_WAIT_SECONDS = 0
-    user = UserFactory(username="lender-a", password=PASSWORD)
+    user = UserFactory.create(username="lender-a", password=PASSWORD)
     token = Token.objects.create(user=user).key
     caplog.set_level(logging.DEBUG)  # every logger, every level; from here on (the factory logs its arguments)
     capfd.readouterr()

@@ -39,12 +39,12 @@ class Rule:
     outcome: dict[str, int | str]  # role -> status code, or "login" / "admin login" for a redirect there
 
 
-def _everyone(status: int) -> dict[str, int | str]:
+def _everyone(status: int | str) -> dict[str, int | str]:
     return dict.fromkeys(ROLES, status)
 
 
-API_CLIENTS = {"anonymous": 401}
-OWN_OR_STAFF = {"anonymous": 401, "client": 200, "other_client": 404, "staff": 200}
+API_CLIENTS: dict[str, int | str] = {"anonymous": 401}
+OWN_OR_STAFF: dict[str, int | str] = {"anonymous": 401, "client": 200, "other_client": 404, "staff": 200}
 RULES = (
     Rule("api/v1/score-requests/", "GET", "/api/v1/score-requests/", {**_everyone(200), **API_CLIENTS}),
     Rule("api/v1/score-requests/", "POST", "/api/v1/score-requests/", {**_everyone(202), **API_CLIENTS}),
@@ -157,8 +157,8 @@ def test_every_route_is_in_the_access_table():
 def people(db) -> dict[str, User | None]:
     return {
         "anonymous": None,
-        "client": UserFactory(username="lender-a"),
-        "other_client": UserFactory(username="lender-b"),
+        "client": UserFactory.create(username="lender-a"),
+        "other_client": UserFactory.create(username="lender-b"),
         "staff": User.objects.create_superuser("backoffice", password="x"),
     }
 
@@ -302,7 +302,7 @@ def test_admin_actions_refuse_non_staff(as_role, clients_request, active_version
 
 def test_staff_without_permissions_sees_no_admin_records(db, clients_request):
     clerk = Client()
-    clerk.force_login(UserFactory(username="clerk", is_staff=True))
+    clerk.force_login(UserFactory.create(username="clerk", is_staff=True))
     assert clerk.get("/admin/").status_code == 200
     assert clerk.get("/admin/scoring/scorerequest/").status_code == 403
     assert clerk.get(f"/admin/scoring/scorerequest/{clients_request.id}/change/").status_code == 403
@@ -313,7 +313,7 @@ def test_staff_who_may_only_look_cannot_activate_upload_or_start_anything(db, ac
     challenger, cancelling a job or uploading needs the model's change or add permission."""
     from django.contrib.auth.models import Permission
 
-    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer = UserFactory.create(username="viewer", is_staff=True)
     viewer.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
     other = ModelVersion.objects.create(
         version="v2",

@@ -24,7 +24,7 @@ def _gzip_of_zeros(size: int) -> bytes:
 
 @pytest.fixture
 def officer(client, db):
-    client.force_login(UserFactory(username="officer"))
+    client.force_login(UserFactory.create(username="officer"))
     return client
 
 

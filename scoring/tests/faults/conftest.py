@@ -128,9 +128,9 @@ def _reset_broker_pools() -> None:
     the registry would be handed out again, closed, when the URL comes back. ``reset`` closes and
     forgets them all.
     """
-    celery_app._pool = None
+    celery_app._pool = None  # type: ignore[attr-defined]  # private, not in celery-types
     if "amqp" in celery_app.__dict__:
-        celery_app.amqp._producer_pool = None
+        celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]  # private, not in celery-types
     kombu.pools.reset()
 
 
@@ -140,14 +140,14 @@ def private_broker(private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch)
     # Celery reads CELERY_BROKER_URL from the environment before its configuration.
     monkeypatch.setenv("CELERY_BROKER_URL", private_redis.url)
     previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = private_redis.url
+    celery_app.conf.broker_url = private_redis.url  # type: ignore[misc]  # settable; celery-types says read-only
     _reset_broker_pools()
     # A write URL pinned elsewhere (by an earlier test) would send every publish past the private Redis.
     assert celery_app.conf.broker_write_url == private_redis.url, celery_app.conf.broker_write_url
     try:
         yield private_redis
     finally:
-        celery_app.conf.broker_url = previous
+        celery_app.conf.broker_url = previous  # type: ignore[misc]  # as above
         _reset_broker_pools()
 
 
@@ -308,4 +308,6 @@ def waiting_on_a_lock(admin: psycopg2.extensions.connection, worker: str) -> boo
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'", [worker]
         )
-        return cursor.fetchone()[0] > 0
+        row = cursor.fetchone()
+        assert row is not None  # count(*) answers one row
+        return row[0] > 0

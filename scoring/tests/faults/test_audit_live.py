@@ -54,7 +54,7 @@ def test_verify_audit_passes_while_decisions_are_written_and_still_names_tamperi
     api, active_version, fault_workers, audit_checkpoint_dir: Path
 ):
     fault_workers.start("audit-live", beat=True, env={"CREDITRISK_AUDIT_CHECKPOINT_SECONDS": "1"})
-    stop, posted = threading.Event(), []
+    stop, posted = threading.Event(), list[str]()
     writer = threading.Thread(target=_write_decisions, args=(api, stop, posted), daemon=True)
     writer.start()
     try:

@@ -105,7 +105,7 @@ def test_the_schema_documents_the_503_and_its_retry_after_header(api):
 
 
 def test_the_demo_page_says_the_queue_is_unavailable_and_stores_nothing(client, active_version, private_broker):
-    client.force_login(UserFactory(username="officer"))
+    client.force_login(UserFactory.create(username="officer"))
     private_broker.kill()
     form = {k: "" if v is None else str(v) for k, v in applicant_inputs(seed=1)[0].items()}
     response = client.post("/", form)
