@@ -46,12 +46,14 @@ def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
     """Requests per day, approval rate, score histogram and queue depth for the admin dashboard."""
     since = timezone.now() - timedelta(days=days)
     done = ScoreRequest.objects.filter(status=ScoreRequest.Status.DONE, created_at__gte=since)
-    per_day = list(
+    days_counted = (
         done.annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(total=Count("id"), approved=Count("id", filter=Q(decision=APPROVE)))
         .order_by("day")
     )
+    # Plain dicts: each day's bar width and approval rate are added below.
+    per_day: list[dict[str, Any]] = [dict(row) for row in days_counted]
     total = sum(row["total"] for row in per_day)
     approved = sum(row["approved"] for row in per_day)
     histogram = score_histogram(scores=done)

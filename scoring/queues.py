@@ -147,7 +147,9 @@ def queue_size_reader() -> Iterator[Callable[[str], int | None]]:
 
     def size(queue: str) -> int | None:
         try:
-            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+            # Every transport's channel declares queues; celery-types types it as kombu's abstract StdChannel.
+            channel = conn.default_channel
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - broker down, queue not declared, or a transport without counts
             return None
 

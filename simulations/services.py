@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -59,7 +59,7 @@ def simulation_run_create(
     those rows too (``train --refit-all``), whose holdout is no longer unseen.
     """
     model_version = model_version_for_scoring(model_version)
-    user = requested_by if requested_by is not None and requested_by.is_authenticated else None
+    user = requested_by if isinstance(requested_by, User) and requested_by.is_authenticated else None
     source, data_source = SimulationRun.Source.HOLDOUT, f"holdout of {model_version.version}"
     if upload is not None:
         source, data_source = SimulationRun.Source.FILE, f"upload: {upload_name or 'file'}"

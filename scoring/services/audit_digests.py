@@ -19,6 +19,7 @@ def result_fields(results: pd.DataFrame | Iterable[Any]) -> tuple[list[str], ...
     """The stored text of each result column: line, external id ("" if none), the probability's repr
     (it reads back as the same float), score, decision and the reasons as canonical JSON; from a
     chunk's results frame, or from rows read back (an audit)."""
+    columns: list[Iterable[Any]]  # one per digested field: a frame's column, or the rows' values
     if isinstance(results, pd.DataFrame):
         columns = [results[name].to_numpy(dtype=object) for name in _DIGESTED]
     else:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -99,6 +100,7 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
     span = ChunkSpan(chunk.index, chunk.first_line, chunk.line_count, chunk.byte_start, chunk.byte_end)
     parsed = parse_chunk(read_span(job_source(job), span), chunk.first_line, layout)
     model_version = job.model_version
+    assert model_version is not None  # set when the job was indexed, before its chunks were made
     scorer = model_version_load(model_version=model_version)  # checksum verified, or ArtifactUnusableError
     options = {
         "reference": model_version.reference_applicant,
@@ -218,6 +220,7 @@ def _copy_results(job: BatchJob, chunk: BatchChunk, results: pd.DataFrame) -> st
     if results.empty:
         return hashlib.sha256(b"").hexdigest()
     if connection.vendor != "postgresql":
+        rows: Iterable[Any] = results.itertuples(index=False)  # named tuples of the result columns
         BatchResult.objects.bulk_create(
             (
                 BatchResult(
@@ -230,7 +233,7 @@ def _copy_results(job: BatchJob, chunk: BatchChunk, results: pd.DataFrame) -> st
                     decision=r.decision,
                     reasons=r.reasons,
                 )
-                for r in results.itertuples(index=False)
+                for r in rows
             ),
             batch_size=2000,
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -105,7 +105,7 @@ def score_request_create(
     """
     external_id = inputs.get(schema.ID_COLUMN)
     features = {name: inputs.get(name) for name in schema.FEATURE_NAMES}
-    user = requested_by if requested_by is not None and requested_by.is_authenticated else None
+    user = requested_by if isinstance(requested_by, User) and requested_by.is_authenticated else None
     listen = listen and final_signal_available()  # decided before this transaction: is it the outermost?
     with transaction.atomic():
         if listen and settings.CREDITRISK_SCORE_WAIT_SECONDS >= 1:
