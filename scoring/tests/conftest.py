@@ -4,10 +4,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import kombu
 import pandas as pd
 import psycopg2
 import pytest
+import redis
 from django.db import connection
+from kombu.transport import redis as redis_transport
 from rest_framework.test import APIClient
 
 from ml import schema
@@ -154,6 +157,13 @@ def database_session(*, autocommit: bool = False) -> psycopg2.extensions.connect
     )
     session.autocommit = autocommit
     return session
+
+
+def broker_redis(broker: kombu.Connection) -> redis.Redis:
+    """The Redis client behind a broker connection: the tests' broker is Redis."""
+    channel = broker.default_channel
+    assert isinstance(channel, redis_transport.Channel)
+    return channel.client
 
 
 def wait_for(

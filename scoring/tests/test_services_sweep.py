@@ -9,16 +9,16 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
-from kombu.transport import redis as redis_transport
 
 from creditrisk.celery import app as celery_app
+from scoring import queues
 from scoring.broker_contents import broker_contents
 from scoring.models import BatchChunk, BatchJob, ScoreRequest, WorkerHeartbeat
 from scoring.services import score_requests, sweep
 from scoring.services.batch_jobs import batch_job_create, batch_job_index
 from scoring.services.score_requests import score_request_create, score_request_process
 from scoring.services.sweep import stale_work_sweep
-from scoring.tests.conftest import database_session
+from scoring.tests.conftest import broker_redis, database_session
 from scoring.tests.factories import applicant_inputs
 
 pytestmark = pytest.mark.django_db
@@ -29,9 +29,7 @@ def empty_broker() -> None:
     """No message of an earlier test in the queues: the sweep reads them to tell a lost message from
     one waiting (an old one left at the tail would make every row look as if it still waited)."""
     with celery_app.connection_for_write() as connection:
-        channel = connection.default_channel
-        assert isinstance(channel, redis_transport.Channel)  # the tests' broker is Redis
-        channel.client.flushdb()
+        broker_redis(connection).flushdb()
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +116,7 @@ def test_one_sweep_at_a_time(active_version, settings, django_capture_on_commit_
     finally:
         other.close()
     swept = stale_work_sweep()
-    assert swept["score_requests"] == 1, (swept, broker_contents([sweep.SCORING_QUEUE]))
+    assert swept["score_requests"] == 1, (swept, broker_contents([queues.scoring_queue()]))
 
 
 def _heartbeat(hostname: str, seconds_ago: float) -> None:

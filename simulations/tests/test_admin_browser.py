@@ -8,12 +8,12 @@ from subprocess import Popen
 
 import pytest
 from django.db import connection
-from kombu.transport import redis as redis_transport
 
 from conftest import stop_process
 from creditrisk.celery import app as celery_app
 from scoring.tests.api.conftest import start_worker
 from scoring.tests.browser import admin_login, browser_page, screenshot
+from scoring.tests.conftest import broker_redis
 from scoring.tests.factories import UserFactory
 from simulations.models import SimulationRun
 
@@ -25,9 +25,7 @@ def simulation_worker(
     """A worker on a queue of its own, with this test's model and upload folders: a session worker of the
     API tests, still serving the batch queue with other folders, must not take this run."""
     settings.CREDITRISK_SIMULATION_QUEUE = "simulations-browser-test"
-    channel = celery_app.connection_for_write().default_channel
-    assert isinstance(channel, redis_transport.Channel)  # the tests' broker is Redis
-    channel.client.flushdb()  # no stale messages of older runs
+    broker_redis(celery_app.connection_for_write()).flushdb()  # no stale messages of older runs
     process = start_worker(
         database=connection.settings_dict["NAME"],
         queues="simulations-browser-test",

@@ -14,6 +14,7 @@ from ml.simulation import Economics
 from scoring import queues
 from scoring.services import sweep
 from scoring.services.sweep import stale_work_sweep
+from scoring.tests.conftest import broker_redis
 from simulations.models import SimulationRun
 from simulations.services import simulation_run_create
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def empty_broker_and_own_lock(monkeypatch):
     """No message of an earlier test in the queues, and a sweep lock no session worker holds."""
     with celery_app.connection_for_write() as connection:
-        connection.default_channel.client.flushdb()
+        broker_redis(connection).flushdb()
     monkeypatch.setattr(sweep, "SWEEP_LOCK", sweep.SWEEP_LOCK + 2)
 
 
@@ -52,11 +53,11 @@ def test_a_run_waiting_in_a_long_queue_is_not_sent_again(model_version, settings
     with django_capture_on_commit_callbacks(execute=True):  # published to the real broker, no worker takes it
         run = simulation_run_create(requested_by=None, economics=Economics(), model_version=model_version)
     with celery_app.connection_for_write() as connection:
-        assert connection.default_channel.client.llen(queues.simulation_queue()) == 1
+        assert broker_redis(connection).llen(queues.simulation_queue()) == 1
     time.sleep(1.5)  # older than the stale age, and still waiting behind nothing but itself
     assert stale_work_sweep()["simulation_runs"] == 0
     with celery_app.connection_for_write() as connection:
-        assert connection.default_channel.client.llen(queues.simulation_queue()) == 1  # no duplicate
+        assert broker_redis(connection).llen(queues.simulation_queue()) == 1  # no duplicate
     assert SimulationRun.objects.get(pk=run.pk).status == SimulationRun.Status.QUEUED
 
 

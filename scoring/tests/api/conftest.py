@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
-from kombu.transport import redis as redis_transport
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conftest import stop_process
 from creditrisk.celery import app as celery_app
+from scoring.tests.conftest import broker_redis
 from scoring.tests.factories import UserFactory
 
 REPO = Path(__file__).resolve().parents[3]
@@ -98,9 +98,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, trained, batch_dir
     """
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
-    channel = celery_app.connection_for_write().default_channel
-    assert isinstance(channel, redis_transport.Channel)  # the tests' broker is Redis
-    channel.client.flushdb()  # no stale messages of older runs
+    broker_redis(celery_app.connection_for_write()).flushdb()  # no stale messages of older runs
     process = start_worker(
         database=database,
         queues="scoring,batch",
