@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import pandas as pd
@@ -177,6 +177,10 @@ def index_lines(
     return index
 
 
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _NoCopy:
     def __enter__(self) -> _NoCopy:
         return self
@@ -200,7 +204,7 @@ class _Rows:
 
     def spans(self, size: int) -> list[ChunkSpan]:
         """Chunks of ``size`` rows, cut also at every long blank run; each spans its rows' bytes only."""
-        count, spans = len(self.starts), []
+        count, spans = len(self.starts), list[ChunkSpan]()
         cuts = [0, *sorted(self.breaks), count]
         for begin, stop in zip(cuts, cuts[1:], strict=False):
             for first in range(begin, stop, size):
@@ -225,7 +229,7 @@ _ROW = re.compile(rb"^[^\S\n]*+\S[^\n]*+\n?", re.MULTILINE)
 
 
 def _rows(
-    stream: BinaryIO, copy: BinaryIO, layout: Layout, limits: IndexLimits, check: Callable[[int], None] | None
+    stream: BinaryIO, copy: _Writer, layout: Layout, limits: IndexLimits, check: Callable[[int], None] | None
 ) -> _Rows:
     rows = _Rows()
     max_bytes, max_rows = limits.max_bytes or math.inf, limits.max_rows or math.inf

@@ -155,7 +155,7 @@ class MonotoneBoosting(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         matrix = _matrix(self, X, allow_nan=True)
-        bad = self.booster_.predict(matrix, num_threads=1)
+        bad = np.asarray(self.booster_.predict(matrix, num_threads=1))
         return np.column_stack([1 - bad, bad])
 
     def predict(self, X: Any) -> np.ndarray:

@@ -165,7 +165,8 @@ def _units_of(columns: tuple[str, ...], groups: tuple[tuple[str, tuple[str, ...]
 def _units(columns: Sequence[str], groups: Mapping[str, Sequence[str]]) -> list[_Unit]:
     """Each group (restricted to ``columns``) once, then the remaining columns on their own."""
     chosen = set(columns)
-    units, grouped = [], set()
+    units: list[_Unit] = []
+    grouped: set[str] = set()
     for name, members in groups.items():
         kept = tuple(m for m in members if m in chosen)
         if kept:
@@ -267,11 +268,11 @@ def _combined_reason(
     below the row's own; with every input at the reference it is the reference's, so a row riskier
     than the reference always ends with a reason.
     """
-    remaining = list(np.flatnonzero(_differs(encoded, base, units, np.array([row]))[0]))
+    remaining = np.flatnonzero(_differs(encoded, base, units, np.array([row]))[0]).tolist()
     member = _member_matrix(encoded.names, units)
     chosen: list[int] = []
     while remaining:
-        at_reference = member[:, chosen].any(axis=1)[None, :] | member.T[remaining]
+        at_reference = np.asarray(member[:, chosen].any(axis=1))[None, :] | member.T[remaining]
         risks = scorer.probability_of(_substituted(encoded, base, np.full(len(remaining), row), at_reference))
         best = int(np.argmin(risks))
         chosen.append(remaining.pop(best))
@@ -315,13 +316,15 @@ def _select(
     for j in np.unique(unit_of):
         unit, picked = units[j], np.flatnonzero(unit_of == j)
         own = {c: [json_value(v) for v in values[c][rows[at[picked]]]] for c in unit.columns}
-        for n, position in enumerate(picked):
+        for n, position in enumerate(picked.tolist()):
             made[position] = _reason_of(
                 unit, {c: own[c][n] for c in unit.columns}, reference, float(top[at[position], rank[position]])
             )
     out: list[list[Reason]] = [[] for _ in range(len(rows))]
     for position, i in enumerate(at):
-        out[i].append(made[position])  # type: ignore[arg-type]
+        reason = made[position]
+        assert reason is not None  # every position of ``at`` was made above
+        out[i].append(reason)
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
@@ -115,7 +116,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         ),
         ("Model card", {"fields": ["card"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"] if isinstance(field, str)]
 
     @admin.display(description="role", ordering="-is_active")
     def role(self, obj: ModelVersion) -> str:
@@ -286,7 +287,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
                 "version": version,
                 "opts": self.model._meta,
                 "active": ModelVersion.objects.filter(is_active=True).first(),
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/scoring/modelversion/activate_confirm.html", context)
         promoted = version.is_challenger
@@ -362,7 +363,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             "active": ModelVersion.objects.filter(is_active=True).first(),
             "current": ModelVersion.objects.filter(is_challenger=True).first(),
             "shadowed": ShadowScore.objects.filter(challenger=version).count(),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/scoring/modelversion/challenger_confirm.html", context)
 
@@ -565,8 +566,8 @@ class DriftReportAdmin(ReadOnlyAdmin):
     list_filter = ["source", "model_version"]
     list_select_related = ["model_version"]
     change_form_template = "admin/scoring/driftreport/change_form.html"
-    fields = ["model_version", "source", "description", "since", "until", "rows", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["model_version", "source", "description", "since", "until", "rows", "created_at"]
+    fields = tuple(readonly_fields)
 
     @admin.display(description="inputs above 0.25")
     def act_on(self, obj: DriftReport) -> str:
@@ -654,7 +655,7 @@ class OutcomeUploadAdmin(ReadOnlyAdmin):
     search_fields = ["id", "original_name", "note", "file_sha256"]
     list_select_related = ["uploaded_by", "decisions_of"]
     date_hierarchy = "created_at"
-    fields = [
+    readonly_fields = [
         "id",
         "original_name",
         "note",
@@ -671,7 +672,7 @@ class OutcomeUploadAdmin(ReadOnlyAdmin):
         "record_hash",
         "listed_table",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self.has_model_permission(request, "add")

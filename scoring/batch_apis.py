@@ -19,7 +19,7 @@ from api.openapi import UPLOAD_ENCODING
 from api.pagination import page_serializer, paginated_response
 from api.responses import COMMON, CSV, INVALID, NO_PAGE, RETRY_AFTER, UNAVAILABLE, UNSUPPORTED, error, not_found
 from ml.file_formats import DataFormatError
-from scoring.models import BatchJob
+from scoring.models import BatchJob, ModelVersion
 from scoring.selectors import (
     ERROR_CSV_HEADER,
     RESULT_CSV_HEADER,
@@ -51,7 +51,9 @@ class BatchProgressSerializer(serializers.Serializer):
 
 
 class BatchJobOutputSerializer(serializers.ModelSerializer):
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
+    model_version: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
+        slug_field="version", read_only=True, allow_null=True
+    )
     file_format = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     results_url = serializers.SerializerMethodField()
