@@ -176,7 +176,7 @@ CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):
         (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {  # values of several types, by transport
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
@@ -359,7 +359,7 @@ CREDITRISK_AUDIT_CHECKPOINT_SECONDS = env.integer("CREDITRISK_AUDIT_CHECKPOINT_S
 # verify_audit checks the chain against this many of the latest checkpoints of each location.
 CREDITRISK_AUDIT_CHECKPOINTS_CHECKED = env.integer("CREDITRISK_AUDIT_CHECKPOINTS_CHECKED", 20)
 # What beat sends: the daily stability report, the purge of old bulk files, the audit checkpoints.
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {  # Celery reads task, schedule, args, options
     "drift-report": {"task": "scoring.tasks.drift_report_task", "schedule": float(CREDITRISK_DRIFT_REPORT_SECONDS)},
     "purge-batch-files": {
         "task": "scoring.tasks.batch_files_purge_task",
