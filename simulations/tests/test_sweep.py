@@ -50,6 +50,7 @@ def test_a_run_whose_message_was_lost_is_sent_again_once(
 
 def test_a_run_waiting_in_a_long_queue_is_not_sent_again(model_version, settings, django_capture_on_commit_callbacks):
     settings.CREDITRISK_STALE_SECONDS = 1
+    settings.CREDITRISK_SIMULATION_QUEUE = "no-worker-listens"  # not the queue a session worker of other tests takes
     with django_capture_on_commit_callbacks(execute=True):  # published to the real broker, no worker takes it
         run = simulation_run_create(requested_by=None, economics=Economics(), model_version=model_version)
     with celery_app.connection_for_write() as connection:
