@@ -60,7 +60,9 @@ def simulation_queue() -> str:
     return str(settings.CREDITRISK_SIMULATION_QUEUE)
 
 
-# The queue of each task sent by name, read from the settings as it is sent.
+# The queue of each task sent by name, read from the settings as it is sent (the same settings build
+# CELERY_TASK_ROUTES once, at start-up, for beat's tasks and Celery's own sends; reading them here at
+# each send lets a test point one kind of work at a queue no worker listens on).
 _QUEUES: dict[str, Callable[[], str]] = {
     SCORE_REQUEST: scoring_queue,
     BATCH_JOB_INDEX: batch_queue,
@@ -70,10 +72,8 @@ _QUEUES: dict[str, Callable[[], str]] = {
 
 
 def queue_for(task_name: str) -> str:
-    """The queue ``task_name`` is sent to: its entry above, else its route in the settings (beat's tasks)."""
-    if task_name in _QUEUES:
-        return _QUEUES[task_name]()
-    return str(settings.CELERY_TASK_ROUTES.get(task_name, {}).get("queue", scoring_queue()))
+    """The queue ``task_name`` (one of the names above) is sent to."""
+    return _QUEUES[task_name]()
 
 
 def consumed_queues() -> list[str]:
@@ -102,6 +102,11 @@ def send(task_name: str, *args: Any) -> None:
         raise QueueUnavailableError(exc) from exc
 
 
+def send_on_commit(task_name: str, *args: Any) -> None:
+    """Publish ``task_name(*args)`` once the caller's transaction commits (at once outside one)."""
+    transaction.on_commit(partial(send, task_name, *args))
+
+
 @dataclass(frozen=True)
 class SweptWork:
     """Another app's queued work that the sweep (``scoring/services/sweep.py``) sends again when its
@@ -123,15 +128,6 @@ def swept_work_register(work: SweptWork) -> None:
 
 def swept_work() -> list[SweptWork]:
     return list(_SWEPT.values())
-
-
-def swept_work_names() -> list[str]:
-    return list(_SWEPT)
-
-
-def send_on_commit(task_name: str, *args: Any) -> None:
-    """Publish ``task_name(*args)`` once the caller's transaction commits (at once outside one)."""
-    transaction.on_commit(partial(send, task_name, *args))
 
 
 @contextmanager

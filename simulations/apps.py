@@ -10,6 +10,6 @@ class SimulationsConfig(AppConfig):
         # Redis restart) is sent again by the scoring app's sweep.
         from scoring import queues
         from simulations import tasks  # noqa: F401
-        from simulations.services import simulation_runs_lost
+        from simulations.services import simulation_runs_queued
 
-        queues.swept_work_register(queues.SweptWork("simulation_runs", queues.SIMULATION_RUN, simulation_runs_lost))
+        queues.swept_work_register(queues.SweptWork("simulation_runs", queues.SIMULATION_RUN, simulation_runs_queued))

@@ -88,10 +88,11 @@ def simulation_run_create(
     return run
 
 
-def simulation_runs_lost() -> QuerySet[SimulationRun]:
-    """Runs still waiting for their message, for the sweep (scoring/services/sweep.py): it sends
-    again those whose message it finds neither queued nor held by a worker."""
-    return SimulationRun.objects.filter(status=SimulationRun.Status.QUEUED, dispatched_at__isnull=False)
+def simulation_runs_queued() -> QuerySet[SimulationRun]:
+    """Runs waiting for their message, for the sweep (scoring/services/sweep.py): it sends again those
+    dispatched longer ago than the stale age whose message it finds neither queued nor held by a worker
+    (a run the caller runs itself has no dispatch time and is never sent)."""
+    return SimulationRun.objects.filter(status=SimulationRun.Status.QUEUED)
 
 
 def simulation_upload_check(*, content: bytes) -> None:

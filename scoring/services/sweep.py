@@ -47,7 +47,7 @@ def stale_work_sweep() -> dict[str, int]:
     with transaction.atomic():
         if not _sweep_lock():
             return {"batch_jobs": 0, "batch_chunks": 0, "score_requests": 0, "score_requests_failed": 0} | {
-                name: 0 for name in queues.swept_work_names()
+                work.name: 0 for work in queues.swept_work()
             }
         # A worker's name changes with each start (scoring/signals.py): the long gone are forgotten.
         WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
@@ -134,18 +134,16 @@ class _Lost:
         self._broker: BrokerContents | None | bool = False
 
     def requests(self, waiting: QuerySet) -> QuerySet:
-        return self._filter(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), queues.scoring_queue())
+        return self.rows(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), queues.scoring_queue())
 
     def chunks(self, waiting: QuerySet) -> QuerySet:
-        return self._filter(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), queues.batch_queue())
+        return self.rows(waiting.filter(Q(claimed_by="") | ~Q(claimed_by__in=self.live)), queues.batch_queue())
 
     def jobs(self) -> QuerySet:
-        return self._filter(BatchJob.objects.filter(status=BatchJob.Status.QUEUED), queues.batch_queue())
+        return self.rows(BatchJob.objects.filter(status=BatchJob.Status.QUEUED), queues.batch_queue())
 
-    def rows(self, queued: QuerySet, queue: str) -> QuerySet:
-        return self._filter(queued, queue)
-
-    def _filter(self, rows: QuerySet, queue: str) -> QuerySet:
+    def rows(self, rows: QuerySet, queue: str) -> QuerySet:
+        """Those of ``rows`` (sent to ``queue``) dispatched before the stale age whose message is lost."""
         stale = rows.filter(dispatched_at__lt=self.before)
         candidates = list(stale.order_by("dispatched_at").values_list("pk", "dispatched_at")[:10_000])
         if not candidates:
