@@ -3,7 +3,6 @@ chunks are read from, and their removal (at once when a job ends, wholly after t
 
 from __future__ import annotations
 
-import logging
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -15,8 +14,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from scoring.models import BatchJob
-
-logger = logging.getLogger(__name__)
 
 
 class UploadTooLargeError(ValueError):

@@ -3,7 +3,6 @@ for the whole job, and end a job (failed, cancelled). Chunks are scored by ``bat
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
@@ -29,7 +28,6 @@ from scoring.model_registry import NoActiveModelError, model_version_for_scoring
 from scoring.models import BatchChunk, BatchJob, ModelVersion
 from scoring.services.batch_files import batch_job_plain_copy_remove, job_folder, upload_store
 
-logger = logging.getLogger(__name__)
 # -- creating a job ----------------------------------------------------------------------------------
 
 
