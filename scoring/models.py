@@ -354,7 +354,9 @@ class BatchChunk(models.Model):
 class BatchResult(models.Model):
     """The decision for one row of a batch file: an audit record, written once and never changed."""
 
-    job = models.ForeignKey(BatchJob, on_delete=models.PROTECT, related_name="results")
+    # No index of its own: the unique (job, line) index below serves every lookup by job (and the
+    # check when a job is deleted), and one index fewer is less for each bulk row to write.
+    job = models.ForeignKey(BatchJob, on_delete=models.PROTECT, related_name="results", db_index=False)
     chunk = models.ForeignKey(BatchChunk, on_delete=models.PROTECT, related_name="results")
     line = models.IntegerField(help_text="Line number in the file (1-based, header counted)")
     external_id = models.BigIntegerField(null=True, blank=True, help_text="ID_CLIENT as sent")

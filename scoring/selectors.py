@@ -80,6 +80,11 @@ def score_request_list(
     return queryset.filter(**{key: value for key, value in filters.items() if value is not None})
 
 
+def score_requests_received_since(*, since: datetime) -> bool:
+    """A single score was requested at or after ``since`` (one index probe on ``created_at``)."""
+    return ScoreRequest.objects.filter(created_at__gte=since).exists()
+
+
 def score_requests_get_final(*, score_request_ids: Collection[Any]) -> dict[Any, ScoreRequest]:
     """Those of the requests that are final (done or failed), by id, in one query."""
     final = (

@@ -204,8 +204,13 @@ def start_stack(
 
 
 def start_worker(env: dict[str, str], queues: str, concurrency: int, nice: int = 0) -> subprocess.Popen:
-    """A Celery worker on ``queues``; ``nice`` > 0 runs it at a lower CPU priority."""
-    return subprocess.Popen(
+    """A Celery worker on ``queues``; ``nice`` > 0 runs it at a lower CPU priority.
+
+    The worker starts a session of its own, and where Linux groups processes by session for CPU
+    time (autogroup, on by default on desktop and many server kernels) a process's own nice value
+    only weighs it against its own session: the session's is what weighs it against gunicorn and
+    PostgreSQL. Both are set (``/proc/<pid>/autogroup``, which needs no privilege to lower)."""
+    process = subprocess.Popen(
         [
             *(["nice", "-n", str(nice)] if nice else []),
             sys.executable,
@@ -227,6 +232,10 @@ def start_worker(env: dict[str, str], queues: str, concurrency: int, nice: int =
         env=env,
         start_new_session=True,
     )
+    autogroup = Path(f"/proc/{process.pid}/autogroup")
+    if nice and autogroup.exists():
+        autogroup.write_text(str(nice))
+    return process
 
 
 def stop_stack(processes: list[subprocess.Popen]) -> None:

@@ -306,6 +306,14 @@ CREDITRISK_BATCH_PROGRESS_ROWS = env.integer("CREDITRISK_BATCH_PROGRESS_ROWS", 2
 # CREDITRISK_BATCH_GIVE_WAY_SECONDS at a time, so a job still moves under a flood of single scores (0: never).
 CREDITRISK_BATCH_GIVE_WAY_SECONDS = env.decimal("CREDITRISK_BATCH_GIVE_WAY_SECONDS", 5)
 CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS = env.decimal("CREDITRISK_BATCH_GIVE_WAY_POLL_SECONDS", 0.05)
+# While single scores are being requested (one in the last CREDITRISK_BATCH_SHARE_WINDOW_SECONDS), a bulk
+# worker works at most CREDITRISK_BATCH_SHARE of the time: after each slice and each chunk stored, it pauses
+# for as long again as (1 / share - 1) times the work (at most CREDITRISK_BATCH_GIVE_WAY_SECONDS). Its
+# database work runs at PostgreSQL's normal priority whatever the worker's `nice`: this bounds it. 1: never.
+CREDITRISK_BATCH_SHARE = env.decimal("CREDITRISK_BATCH_SHARE", 0.5)
+CREDITRISK_BATCH_SHARE_WINDOW_SECONDS = env.decimal("CREDITRISK_BATCH_SHARE_WINDOW_SECONDS", 2)
+if not 0 < CREDITRISK_BATCH_SHARE <= 1:
+    raise ImproperlyConfigured(f"CREDITRISK_BATCH_SHARE must be above 0 and at most 1, not {CREDITRISK_BATCH_SHARE}")
 # Each candidate reason costs one more prediction of the row: in bulk, only the inputs the model
 # relies on most are candidates (0: every input, as for a single score). Reasons stay exact.
 CREDITRISK_BATCH_REASON_INPUTS = env.integer("CREDITRISK_BATCH_REASON_INPUTS", 12)

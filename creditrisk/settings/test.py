@@ -12,6 +12,7 @@ os.environ.setdefault("CREDITRISK_TRAINING_JOBS", "1")  # tests share the machin
 # The tests share one broker whose single-score queue can hold messages no worker of the test takes: bulk
 # work would give way to them. The tests of giving way turn it on (scoring/tests/test_services_batches.py).
 os.environ.setdefault("CREDITRISK_BATCH_GIVE_WAY_SECONDS", "0")
+os.environ.setdefault("CREDITRISK_BATCH_SHARE", "1")  # and would pace itself beside the tests' single scores
 
 from creditrisk.settings.base import *  # noqa: E402,F403
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from scoring.models import AuditChainHead
 from scoring.services.audit import AuditKeyring, AuditProblem, audit_keyring
+from scoring.services.commits import flush_committed_work_to_disk
 
 # Zero-padded position first: names sort by the chain's length, the latest last.
 _NAME = re.compile(r"^(\d{15})-\d{8}T\d{12}Z\.json$")
@@ -71,6 +72,9 @@ def audit_checkpoint_write() -> Checkpoint | None:
     head = AuditChainHead.objects.filter(id=1).first()  # committed: every record it names is in the database
     if head is None or head.sequence == 0 or (head.sequence, head.record_hash) == _last_written:
         return None
+    # Decisions and chunks commit without waiting for the disk: a head read a moment after such a commit
+    # could be taken back by a crash, and a checkpoint naming it would then report an honest chain as cut.
+    flush_committed_work_to_disk()
     checkpoint = checkpoint_sign(sequence=head.sequence, record_hash=head.record_hash, keyring=audit_keyring())
     for location in _locations():
         location.write(checkpoint.name, checkpoint.document())

@@ -14,6 +14,7 @@ import io
 import logging
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -34,11 +35,13 @@ from ml.registry import ArtifactUnusableError
 from scoring.model_registry import model_version_load, points_scale
 from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
 from scoring.queues import queue_size_reader
+from scoring.selectors import score_requests_received_since
 from scoring.services.audit import chain_head_lock, chain_link_chunk
 from scoring.services.audit_digests import digest_fields, errors_digest, external_id_or_none, result_fields
 from scoring.services.batch_files import batch_job_plain_copy_remove, job_source
 from scoring.services.batch_jobs import batch_job_fail, batch_job_index, queued_chunk_ids
 from scoring.services.challenger import shadow_score_chunk
+from scoring.services.commits import commit_without_waiting_for_the_disk
 
 logger = logging.getLogger(__name__)
 # -- one chunk ---------------------------------------------------------------------------------------
@@ -75,7 +78,9 @@ def batch_chunk_process(*, chunk_id: int, worker: str = "") -> BatchChunk:
         if chunk.job.is_final:
             return _skip(chunk)
         raise
+    storing = time.monotonic()
     stored, by_this_delivery = _store_chunk(chunk.pk, results, problems, (time.perf_counter() - started) * 1000)
+    pace_beside_single_scores(time.monotonic() - storing)  # its COPY and checks ran at the database's priority
     if by_this_delivery:
         # Committed (and the job counted): only now the challenger, if any, scores the chunk in shadow.
         shadow_score_chunk(job=job, chunk=stored, applications=applications, results=results)
@@ -115,9 +120,11 @@ def _score_chunk(job: BatchJob, chunk: BatchChunk) -> tuple[pd.DataFrame, list[R
     slices, gave_way = [], 0.0
     for start in range(0, max(len(frame), 1), step):  # an empty chunk is one empty slice
         gave_way += give_way_to_single_scores()
+        worked = time.monotonic()
         slices.append(score_and_explain_applications(scorer, frame.iloc[start : start + step], **options))
         if start + step < len(frame):  # the last slice is counted when the chunk is stored
             _report_progress(chunk, start + step)
+        gave_way += pace_beside_single_scores(time.monotonic() - worked)
     gave_way += give_way_to_single_scores()  # before the chunk's COPY, which runs at the database's priority
     if gave_way >= 0.5:
         logger.info("bulk job %s chunk %s gave way to single scores for %.1f s", job.pk, chunk.index, gave_way)
@@ -154,6 +161,26 @@ def give_way_to_single_scores() -> float:
 GIVE_WAY_STALL_POLLS = 10  # a single-score queue that has not shrunk for this many polls is not being served
 
 
+def pace_beside_single_scores(worked: float) -> float:
+    """While single scores are being requested (one within CREDITRISK_BATCH_SHARE_WINDOW_SECONDS), bulk
+    work takes at most CREDITRISK_BATCH_SHARE of the time: after ``worked`` seconds of it, the worker
+    pauses ``worked * (1 / share - 1)`` seconds (at most CREDITRISK_BATCH_GIVE_WAY_SECONDS, or 5 s).
+
+    Giving way to a waiting queue is not enough: at a steady rate the single-score queue is rarely
+    long, yet a bulk worker's statements (its COPY, the foreign-key checks, the WAL they write) run in
+    a PostgreSQL backend at normal priority whatever the worker's own `nice`, and the web processes
+    and the scoring workers queue behind them. Returns the seconds paused."""
+    share = settings.CREDITRISK_BATCH_SHARE
+    if share >= 1 or worked <= 0:
+        return 0.0
+    window = timedelta(seconds=settings.CREDITRISK_BATCH_SHARE_WINDOW_SECONDS)
+    if not score_requests_received_since(since=timezone.now() - window):
+        return 0.0
+    pause = min(worked * (1 / share - 1), settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS or 5.0)
+    time.sleep(pause)
+    return pause
+
+
 def _report_progress(chunk: BatchChunk, rows_scored: int) -> None:
     # An UPDATE of its own (autocommit in a worker): readers see it while the chunk is still running.
     BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunk.Status.QUEUED).update(rows_scored=rows_scored)
@@ -163,7 +190,16 @@ def _report_progress(chunk: BatchChunk, rows_scored: int) -> None:
 def _store_chunk(
     chunk_id: int, results: pd.DataFrame, problems: list[RowProblem], scoring_ms: float
 ) -> tuple[BatchChunk, bool]:
-    """The chunk as stored, and whether this call stored its results (not another delivery, not a cancel)."""
+    """The chunk as stored, and whether this call stored its results (not another delivery, not a cancel).
+
+    Its COMMIT does not wait for the disk (scoring/services/commits.py). The chunk holds the audit
+    chain's head until it commits, and a synchronous commit would first flush the ~10 MB of WAL its
+    rows wrote, while every single decision waits for the head. Nothing is lost by it: a crash
+    before the flush takes back the whole transaction (rows, link, counters), which leaves the chunk
+    queued, and the sweep dispatches it again; any later synchronous commit (the next decision, the
+    next chunk's progress) flushes it first; and a checkpoint of the chain's head waits for the
+    flush before it names a head (audit_checkpoints.py)."""
+    commit_without_waiting_for_the_disk()
     chunk = BatchChunk.objects.select_for_update().get(pk=chunk_id)
     if chunk.status != BatchChunk.Status.QUEUED:
         return chunk, False  # another delivery of this chunk got here first

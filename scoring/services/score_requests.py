@@ -20,6 +20,7 @@ from scoring.model_registry import NoActiveModelError, model_version_for_scoring
 from scoring.models import Applicant, ModelVersion, ScoreRequest
 from scoring.services.audit import chain_append, chain_head_lock
 from scoring.services.challenger import shadow_score_request
+from scoring.services.commits import commit_without_waiting_for_the_disk
 from scoring.services.waiting import final_listen, final_signal_available
 
 
@@ -126,18 +127,17 @@ def score_request_create(
 
 
 def _commit_without_waiting_for_the_disk() -> None:
-    """This transaction's COMMIT returns before its WAL reaches the disk (PostgreSQL's asynchronous
-    commit, for this transaction only), and a decision costs one disk flush instead of three.
+    """This transaction's COMMIT returns before its WAL reaches the disk (scoring/services/commits.py),
+    and a decision costs one disk flush instead of three.
 
-    Nothing a client was told can be lost by it. The caller waits for the decision, and the decision's
-    own commit is synchronous: WAL is flushed in order, so that flush covers this transaction too.
+    Nothing a client was told can be lost by it. The caller waits for the decision and is answered
+    after a flush of everything committed before (``score_requests_wait_final``): WAL is flushed in
+    order, so that flush covers this transaction too.
     If no decision comes within the wait (at least a second), the answer is a 202, and by then
     PostgreSQL's WAL writer has flushed it as well (within three times ``wal_writer_delay``, 0.6 s
     by default). A request the client is answered at once (``asynchronous``) commits synchronously.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    commit_without_waiting_for_the_disk()
 
 
 def score_request_process(*, score_request_id: str, worker: str = "") -> ScoreRequest:
@@ -174,8 +174,8 @@ def _claim(score_request_id: str, worker: str) -> ScoreRequest | None:
     Running is claimed too: a worker that died mid-task leaves it so, and its message comes again.
 
     On PostgreSQL the claim commits asynchronously (it does not wait for the disk): a claim lost in
-    a crash leaves the request queued, which the sweep dispatches again, and the decision's own
-    synchronous commit flushes the claim with it. One disk flush less per decision.
+    a crash leaves the request queued, which the sweep dispatches again, and the flush that comes
+    before the caller is answered covers the claim with the decision. One disk flush less per decision.
     """
     table, db = ScoreRequest._meta.db_table, connection
     pk = ScoreRequest._meta.pk.get_db_prep_value(uuid.UUID(str(score_request_id)), db)
@@ -221,7 +221,15 @@ def score_request_finalize(
     ``score_request`` is the row as claimed or read: what the chain hashes besides the outcome is
     never changed after creation. The chain head's lock orders every finalisation, and the write
     only takes a row that is still not final, so one delivery wins and the others store nothing.
+
+    The COMMIT does not wait for the disk (scoring/services/commits.py), so the head, which every
+    decision and chunk waits for, is not held through a disk flush: beside a bulk job that flush
+    also writes the job's rows, and decisions queued behind it for tens of milliseconds each. The
+    waiting caller is answered only after a flush that covers the decision
+    (``score_requests_wait_final``), and so is a checkpoint of the head. A crash in the milliseconds
+    before that flush takes the decision back whole, and the request is scored again (the sweep).
     """
+    commit_without_waiting_for_the_disk()
     head = chain_head_lock()
     request = score_request
     if result is not None:

@@ -31,6 +31,7 @@ from django.db import DatabaseError, connection
 
 from scoring.models import ScoreRequest
 from scoring.selectors import score_requests_get_final
+from scoring.services.commits import flush_committed_work_to_disk
 
 
 def final_channel(score_request_id: Any) -> str:
@@ -57,17 +58,24 @@ def score_request_wait_final(*, score_request_id: Any, timeout: float) -> ScoreR
 
 
 def score_requests_wait_final(*, score_request_ids: Collection[Any], timeout: float) -> dict[uuid.UUID, ScoreRequest]:
-    """Those of the requests that are final within ``timeout`` seconds, by id."""
+    """Those of the requests that are final within ``timeout`` seconds, by id, each on disk.
+
+    Decisions commit without waiting for the disk (``score_request_finalize``): before the caller
+    can pass one on, a flush covers it (``flush_committed_work_to_disk``)."""
     ids = {uuid.UUID(str(pk)) for pk in score_request_ids}
     deadline = time.monotonic() + timeout
     if not ids:
         return {}
     if not final_signal_available():
-        return _poll(ids, deadline)
-    try:
-        return _wait_for_signals(ids, deadline)
-    finally:
-        final_unlisten(score_request_ids=ids)
+        finals = _poll(ids, deadline)
+    else:
+        try:
+            finals = _wait_for_signals(ids, deadline)
+        finally:
+            final_unlisten(score_request_ids=ids)
+    if finals:
+        flush_committed_work_to_disk()
+    return finals
 
 
 def _wait_for_signals(ids: set[uuid.UUID], deadline: float) -> dict[uuid.UUID, ScoreRequest]:

@@ -7,6 +7,7 @@ import io
 import re
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from ml.data import parse_applications
 from ml.file_formats import DataFormatError
 from ml.predict import score_applications
 from scoring.model_registry import model_version_for_scoring, model_version_load, points_scale
-from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError
+from scoring.models import BatchChunk, BatchJob, BatchResult, BatchRowError, ScoreRequest
 from scoring.selectors import batch_result_rows
 from scoring.services import batch_chunks
 from scoring.services.audit_verification import audit_verify
@@ -341,6 +342,44 @@ def test_a_chunk_gives_way_between_its_slices_and_before_it_is_stored(
     assert took >= 3 * 0.25
     waited = re.search(r"gave way to single scores for ([0-9.]+) s", caplog.text)
     assert waited and float(waited.group(1)) >= 0.7
+
+
+def test_bulk_work_paces_itself_only_while_single_scores_are_requested(active_version, settings):
+    """Work of ``w`` seconds is followed by a pause of w * (1 / share - 1), bounded, and only while a
+    single score was requested within the window."""
+    from scoring.services.batch_chunks import pace_beside_single_scores
+    from scoring.services.score_requests import score_request_create
+    from scoring.tests.factories import applicant_inputs
+
+    settings.CREDITRISK_BATCH_SHARE, settings.CREDITRISK_BATCH_SHARE_WINDOW_SECONDS = 0.5, 2
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 5
+    assert pace_beside_single_scores(0.1) == 0.0  # no single score requested: full speed
+    request = score_request_create(inputs=applicant_inputs(seed=5)[0], requested_by=None, channel="api")
+    took = _timed(lambda: pace_beside_single_scores(0.1))
+    assert 0.1 <= took < 0.5  # half the time: as long a pause as the work
+    settings.CREDITRISK_BATCH_SHARE = 0.25
+    assert pace_beside_single_scores(0.05) == pytest.approx(0.15)  # a quarter of the time
+    settings.CREDITRISK_BATCH_GIVE_WAY_SECONDS = 0.2
+    assert pace_beside_single_scores(10.0) == pytest.approx(0.2)  # bounded
+    settings.CREDITRISK_BATCH_SHARE = 1
+    assert pace_beside_single_scores(0.1) == 0.0  # 1: never
+    settings.CREDITRISK_BATCH_SHARE = 0.5
+    ScoreRequest.objects.filter(pk=request.pk).update(created_at=request.created_at - timedelta(seconds=3))
+    assert pace_beside_single_scores(0.1) == 0.0  # the last one is older than the window
+
+
+def test_a_chunk_paces_itself_after_each_slice_and_after_it_is_stored(active_version, trained, settings, monkeypatch):
+    settings.CREDITRISK_BATCH_CHUNK_ROWS = settings.CREDITRISK_BATCH_MIN_CHUNK_ROWS = 1000  # one chunk of 600 rows
+    settings.CREDITRISK_BATCH_PROGRESS_ROWS = 300  # two slices
+    worked: list[float] = []
+
+    def pace(seconds: float) -> float:
+        worked.append(seconds)
+        return 0.0
+
+    monkeypatch.setattr(batch_chunks, "pace_beside_single_scores", pace)
+    job = _run(trained["text"].encode("latin-1"))
+    assert job.status == "done" and len(worked) == 3 and all(seconds > 0 for seconds in worked)
 
 
 def test_a_chunk_checks_its_rows_foreign_keys_before_it_takes_the_chains_head(active_version, trained):

@@ -63,11 +63,11 @@ def _statement_kinds(queries: CaptureQueriesContext) -> list[str]:
     return [query["sql"].split()[0] for query in queries.captured_queries]
 
 
-def test_scoring_a_request_takes_eight_statements(active_version, monkeypatch):
+def test_scoring_a_request_takes_nine_statements(active_version, monkeypatch):
     """The worker's whole part, pinned: the claim, the active model (its id and threshold: the rest of
-    a version is read once per process), one transaction that locks the chain head and writes the
-    decision and the head, and, once that is committed, whether a challenger is to score it in shadow
-    (there is none here). More statements is a regression."""
+    a version is read once per process), one transaction that commits without waiting for the disk,
+    locks the chain head and writes the decision and the head, and, once that is committed, whether a
+    challenger is to score it in shadow (there is none here). More statements is a regression."""
     if connection.vendor != "postgresql":
         pytest.skip("the statements pinned are PostgreSQL's")  # CI runs on PostgreSQL
     monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
@@ -80,8 +80,10 @@ def test_scoring_a_request_takes_eight_statements(active_version, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         done = score_request_process(score_request_id=str(created.pk))
     assert done.status == "done" and done.sequence == 2
-    assert _statement_kinds(queries) == ["WITH", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT"]
-    claim, model, _, head = (query["sql"] for query in queries.captured_queries[:4])
+    kinds = ["WITH", "SELECT", "BEGIN", "SET", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT"]
+    assert _statement_kinds(queries) == kinds
+    claim, model, _, asynchronous, head = (query["sql"] for query in queries.captured_queries[:5])
+    assert asynchronous == "SET LOCAL synchronous_commit TO OFF"
     assert "UPDATE" in claim and "RETURNING" in claim and "scoring_modelversion" in model and "FOR UPDATE" in head
     assert model.startswith("SELECT id, threshold") and "is_active" in model
     assert "is_challenger" in queries.captured_queries[-1]["sql"]
@@ -115,9 +117,10 @@ def _synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
-def test_only_the_claim_and_a_waited_for_request_commit_without_waiting_for_the_disk(active_version, monkeypatch):
-    """The claim and the row of a request whose caller waits for the decision commit asynchronously;
-    the decision itself, and a request answered at once, commit synchronously (the session's setting)."""
+def test_a_request_answered_at_once_is_the_one_write_that_waits_for_the_disk(active_version, monkeypatch):
+    """The claim, the row of a request whose caller waits for the decision, and the decision commit
+    asynchronously (the caller is answered after a flush: test_services_waiting.py); a request
+    answered at once commits synchronously (the session's setting)."""
     if connection.vendor != "postgresql":
         pytest.skip("asynchronous commit is PostgreSQL's")  # CI runs on PostgreSQL
     monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
@@ -132,5 +135,6 @@ def test_only_the_claim_and_a_waited_for_request_commit_without_waiting_for_the_
         done = score_request_process(score_request_id=str(request.pk))
     claim, *rest = (q["sql"] for q in worker.captured_queries)
     assert "set_config('synchronous_commit', 'off', true)" in claim and done.status == "done"
-    assert not any("synchronous_commit" in sql for sql in rest)  # the decision's transaction: synchronous
+    # The decision's transaction: the head is not held through a disk flush.
+    assert rest[rest.index("BEGIN") + 1] == "SET LOCAL synchronous_commit TO OFF"
     assert _synchronous_commit() == "on"  # local to those transactions: the session's setting is untouched

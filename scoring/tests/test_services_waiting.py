@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from scoring.models import ScoreRequest
 from scoring.services import score_requests
+from scoring.services.commits import FLUSH
 from scoring.services.score_requests import score_request_create
 from scoring.services.sweep import stale_work_sweep
 from scoring.services.waiting import final_channel, score_request_wait_final
@@ -47,27 +48,35 @@ def queued(unpublished) -> ScoreRequest:
     return score_request_create(inputs=applicant_inputs(seed=41)[0], requested_by=None, channel="api", listen=True)
 
 
-def _finalise(request_id: object, *, signal: bool) -> None:
-    """What the worker's final write does to the row, from a session of its own; with ``signal`` off,
-    triggers are off in that session (replication role), so no NOTIFY goes out."""
+def _finalise(request_id: object, *, signal: bool, committed: list[str] | None = None) -> None:
+    """What the worker's final write does to the row, from a session of its own, committing without
+    waiting for the disk as the worker does; with ``signal`` off, triggers are off in that session
+    (replication role), so no NOTIFY goes out. ``committed`` gets the log position of the write."""
     worker = database_session()
     try:
         with worker.cursor() as cursor:
             if not signal:
                 cursor.execute("SET session_replication_role = replica")
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute(
                 "UPDATE scoring_scorerequest SET status = 'done', probability_bad = 0.1, score = 700, "
                 "decision = 'approve', finished_at = now() WHERE id = %s",
                 [str(request_id)],
             )
+            if committed is not None:
+                cursor.execute("SELECT pg_current_wal_insert_lsn()::text")  # the write is logged up to here
+                (position,) = cursor.fetchone() or ("",)
+                committed.append(position)
         worker.commit()
     finally:
         worker.close()
 
 
 @contextmanager
-def finalised_after(seconds: float, request_id: object, *, signal: bool = True) -> Iterator[None]:
-    timer = threading.Timer(seconds, _finalise, args=(request_id,), kwargs={"signal": signal})
+def finalised_after(
+    seconds: float, request_id: object, *, signal: bool = True, committed: list[str] | None = None
+) -> Iterator[None]:
+    timer = threading.Timer(seconds, _finalise, args=(request_id,), kwargs={"signal": signal, "committed": committed})
     timer.start()
     try:
         yield
@@ -93,9 +102,24 @@ def test_the_waiting_request_is_answered_when_the_row_becomes_final_with_one_rea
     elapsed = time.monotonic() - started
     assert final is not None and final.status == "done" and final.decision == "approve"
     assert 0.5 <= elapsed < 3, elapsed
-    # Half a second of waiting and no polling: one read of the row, then UNLISTEN.
-    assert _statement_kinds(queries) == ["SELECT", "UNLISTEN"], queries.captured_queries
+    # Half a second of waiting and no polling: one read of the row, UNLISTEN, and the flush that puts
+    # the decision on disk before the caller passes it on.
+    assert _statement_kinds(queries) == ["SELECT", "UNLISTEN", "SELECT"], queries.captured_queries
+    assert queries.captured_queries[-1]["sql"] == FLUSH
     assert _listening_channels() == []  # the connection is left as it was found
+
+
+def test_a_decision_committed_without_waiting_for_the_disk_is_on_disk_before_the_caller_gets_it(queued, settings):
+    """The worker's commit does not wait for the disk (the chain's head is not held through a flush):
+    the wait answers only after a flush that covers it."""
+    settings.CREDITRISK_SCORE_FALLBACK_SECONDS = 30
+    committed: list[str] = []
+    with finalised_after(0.2, queued.pk, committed=committed):
+        final = score_request_wait_final(score_request_id=queued.pk, timeout=10)
+        with connection.cursor() as cursor:  # at once: PostgreSQL's WAL writer flushes within 0.2 s or so
+            cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [committed[0]])
+            on_disk = cursor.fetchone()[0]
+    assert final is not None and final.status == "done" and on_disk
 
 
 def test_a_lost_signal_is_answered_by_the_fallback_read_well_before_the_deadline(queued, settings):
@@ -106,7 +130,8 @@ def test_a_lost_signal_is_answered_by_the_fallback_read_well_before_the_deadline
     elapsed = time.monotonic() - started
     assert final is not None and final.status == "done"
     assert 0.5 <= elapsed < 2, elapsed  # one slice, not the 10 s wait
-    assert _statement_kinds(queries) == ["SELECT", "UNLISTEN"]
+    assert _statement_kinds(queries) == ["SELECT", "UNLISTEN", "SELECT"]
+    assert queries.captured_queries[-1]["sql"] == FLUSH
 
 
 def test_without_a_decision_the_wait_reads_once_per_slice_and_ends_at_the_deadline(queued, settings):
