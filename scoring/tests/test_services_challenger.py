@@ -72,7 +72,7 @@ def test_activating_the_challenger_promotes_it_and_leaves_no_challenger(active_v
 
 @pytest.mark.django_db(transaction=True)
 def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_version, challenger_version, monkeypatch):
-    """The worker's statements with a challenger: the champion's seven, its COMMIT (the waiting caller is
+    """The worker's statements with a challenger: the champion's eight, its COMMIT (the waiting caller is
     signalled then), and only after it the challenger's id and threshold and the shadow row."""
     monkeypatch.setattr(score_requests.queues, "send", lambda *args, **options: None)
     challenger_set(model_version=challenger_version)
@@ -84,9 +84,11 @@ def test_the_challenger_scores_a_single_decision_once_it_is_committed(active_ver
     with CaptureQueriesContext(connection) as queries:
         done = score_request_process(score_request_id=str(created.pk))
     kinds = [query["sql"].split()[0] for query in queries.captured_queries]
-    assert kinds == ["WITH", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT", "INSERT"], kinds
-    assert "is_challenger" in queries.captured_queries[7]["sql"]
-    assert "scoring_shadowscore" in queries.captured_queries[8]["sql"]
+    assert kinds == ["WITH", "SELECT", "BEGIN", "SET", "SELECT", "UPDATE", "UPDATE", "COMMIT", "SELECT", "INSERT"], (
+        kinds
+    )
+    assert "is_challenger" in queries.captured_queries[8]["sql"]
+    assert "scoring_shadowscore" in queries.captured_queries[9]["sql"]
     shadow = ShadowScore.objects.get(score_request=done)
     assert (shadow.challenger, shadow.champion, shadow.error) == (challenger_version, active_version, "")
     assert (shadow.champion_probability, shadow.champion_score, shadow.champion_decision) == (
