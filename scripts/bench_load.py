@@ -3,8 +3,8 @@
 The same stack, database, Redis and model as `make bench-api` and `make bench-batch` (gunicorn and
 Celery workers started as the Compose file does, against a dedicated PostgreSQL database), with
 the two queues served by their own workers: single scores by a `scoring` worker, bulk chunks by a
-`batch` worker at a lower CPU priority (`nice`, the process and its session), so that the bulk job takes the CPU the lenders
-waiting on one answer leave free. `--topology shared` runs one worker on both queues instead, as
+`batch` worker at a lower CPU priority (`nice`, the process and its session), so that the bulk job
+takes the CPU the lenders waiting on one answer leave free. `--topology shared` runs one worker on both queues instead, as
 the minimal Compose file does.
 
 Three phases, one open-loop client throughout (a request every 1/rate seconds whatever the answers,

@@ -110,7 +110,13 @@ def score_request_create(
     listen = listen and final_signal_available()  # decided before this transaction: is it the outermost?
     with transaction.atomic():
         if listen and settings.CREDITRISK_SCORE_WAIT_SECONDS >= 1:
-            _commit_without_waiting_for_the_disk()
+            # Nothing a client is told can be lost by it: the caller waits for the decision and is
+            # answered after a flush of everything committed before (``score_requests_wait_final``),
+            # which covers this transaction too (WAL is flushed in order). With no decision within the
+            # wait (at least a second) the answer is a 202, and by then PostgreSQL's WAL writer has
+            # flushed it anyway (within 3 x ``wal_writer_delay``, 0.6 s by default). A request answered
+            # at once (``asynchronous``) commits synchronously.
+            commit_without_waiting_for_the_disk()
         applicant = Applicant.objects.create(
             external_id=external_id, **{name.lower(): value for name, value in features.items()}
         )
@@ -124,20 +130,6 @@ def score_request_create(
             final_listen(score_request_id=request.pk)
         queues.send(queues.SCORE_REQUEST, str(request.id))  # last: any error before it sends nothing
     return request
-
-
-def _commit_without_waiting_for_the_disk() -> None:
-    """This transaction's COMMIT returns before its WAL reaches the disk (scoring/services/commits.py),
-    and a decision costs one disk flush instead of three.
-
-    Nothing a client was told can be lost by it. The caller waits for the decision and is answered
-    after a flush of everything committed before (``score_requests_wait_final``): WAL is flushed in
-    order, so that flush covers this transaction too.
-    If no decision comes within the wait (at least a second), the answer is a 202, and by then
-    PostgreSQL's WAL writer has flushed it as well (within three times ``wal_writer_delay``, 0.6 s
-    by default). A request the client is answered at once (``asynchronous``) commits synchronously.
-    """
-    commit_without_waiting_for_the_disk()
 
 
 def score_request_process(*, score_request_id: str, worker: str = "") -> ScoreRequest:
